@@ -1,0 +1,51 @@
+"""cydrop: dropout for NumPy arrays on the CPU.
+
+Compiled Cython kernels (GIL released, OpenMP across cores) for the masked
+scaling in place and out of place, the backward pass, and a fused forward
+whose mask comes from the counter-based Philox4x32-10 stream: the same mask on
+any thread count, memory layout or machine.  Semantics follow
+``torch.nn.functional.dropout`` / ``torch.nn.Dropout``.
+"""
+from ._version import __version__
+from . import _kernels
+from .functional import (
+    dropout,
+    dropout_backward,
+    initial_seed,
+    keep_mask,
+    manual_seed,
+    philox4x32_10,
+    stream_words,
+)
+from .module import Dropout
+
+
+def get_num_threads():
+    """Number of threads the kernels use (OpenMP's ``omp_get_max_threads``;
+    1 in a build without OpenMP)."""
+    return _kernels.get_num_threads()
+
+
+def set_num_threads(n):
+    """Set the number of threads the kernels use.
+
+    This is OpenMP's ``omp_set_num_threads``: the same knob that
+    ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits`` turn.  Results
+    do not depend on it.
+    """
+    _kernels.set_num_threads(n)
+
+
+__all__ = [
+    "Dropout",
+    "__version__",
+    "dropout",
+    "dropout_backward",
+    "get_num_threads",
+    "initial_seed",
+    "keep_mask",
+    "manual_seed",
+    "philox4x32_10",
+    "set_num_threads",
+    "stream_words",
+]

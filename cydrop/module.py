@@ -1,0 +1,171 @@
+"""``Dropout`` as a layer for NumPy networks written by hand: ``forward``
+(optionally with a manual mask), ``backward``, ``train()`` / ``eval()``."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import functional as F
+
+__all__ = ["Dropout"]
+
+_STORAGES = ("bits", "bool", "recompute")
+
+
+class Dropout:
+    """Inverted dropout with a backward pass, as ``torch.nn.Dropout``.
+
+    Parameters
+    ----------
+    p : float
+        Probability of an element to be zeroed, in [0, 1].
+    inplace : bool
+        The training forward writes into its input (``backward`` never
+        writes into ``grad``).
+    rng : None, int or numpy.random.Generator
+        Fixes the module's 64-bit Philox seed (SPEC 7): None draws one from
+        the operating system, an int is the seed itself (so
+        ``Dropout(rng=s)`` draws what ``dropout(x, seed=s, offset=0)`` does on
+        its first call), a Generator gives one draw.
+    mask_storage : {"bits", "bool", "recompute"}
+        What a training forward keeps for ``backward``: the mask packed one bit
+        per element (``np.packbits(m.ravel(), bitorder="little")``), a bool
+        array, or only ``(seed, offset)``, the mask being regenerated in
+        ``backward`` (zero bytes of mask memory).  A manual mask is kept as bits
+        under "recompute".
+
+    Attributes
+    ----------
+    training : bool
+        Train mode (the default) or eval mode.
+    mask : ndarray of bool or None
+        The keep-mask of the last training forward (unpacked or regenerated
+        on access), None before one.
+
+    Notes
+    -----
+    Each training forward without a manual mask uses the stream from the
+    module's position (``offset``) and advances it by the element count
+    rounded up to a multiple of 4, so consecutive calls draw fresh,
+    non-overlapping words.  `get_state` / `set_state` save and restore
+    ``(seed, offset)``.  In eval mode forward and backward are the identity.
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> layer = cydrop.Dropout(p=0.45, rng=0)
+    >>> y = layer(np.ones((3, 7)))
+    >>> g = layer.backward(np.ones((3, 7)))
+    >>> bool(np.array_equal(g, y))
+    True
+    """
+
+    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits"):
+        self.p = F._check_p(p)
+        self.inplace = bool(inplace)
+        if mask_storage not in _STORAGES:
+            raise ValueError(f"mask_storage must be one of {_STORAGES}, got {mask_storage!r}")
+        self.mask_storage = mask_storage
+        self._seed = F.seed_from_rng(rng)
+        self._offset = 0
+        self.training = True
+        # What backward needs from the last training forward:
+        # (kind, data, p, shape) with kind in identity/zeros/bool/bits/stream.
+        self._saved = None
+
+    # -- mode ---------------------------------------------------------------
+    def train(self, mode=True):
+        """Set train mode (``mode=True``) or eval mode; returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Set eval mode; returns self."""
+        return self.train(False)
+
+    # -- state --------------------------------------------------------------
+    def get_state(self):
+        """``(seed, offset)``: the module's key and stream position."""
+        return (self._seed, self._offset)
+
+    def set_state(self, state):
+        """Restore ``(seed, offset)`` from `get_state`; the next training
+        forward draws the mask it drew then."""
+        seed, offset = state
+        self._seed = F._check_u64(seed, "seed")
+        self._offset = F._check_u64(offset, "offset")
+
+    # -- forward / backward -------------------------------------------------
+    def forward(self, x, mask=None):
+        """Dropout of ``x``; in train mode with ``mask`` (bool, x's shape) that
+        mask is applied instead of a drawn one."""
+        p = self.p
+        if not self.training:
+            return F.dropout(x, p, training=False, inplace=self.inplace)
+        storage = self.mask_storage
+        want = "bool" if storage == "bool" else "bits"
+        if mask is not None:
+            out, m = F.dropout(x, p, True, self.inplace, mask=mask, return_mask=want)
+            saved = ("zeros", None) if p == 1.0 else (want, m)
+        elif p == 0.0:
+            out = F.dropout(x, p, True, self.inplace)
+            saved = ("identity", None)
+        elif p == 1.0:
+            out = F.dropout(x, p, True, self.inplace)
+            saved = ("zeros", None)
+        else:
+            seed, offset = self._seed, self._offset
+            if storage == "recompute":
+                out = F.dropout(x, p, True, self.inplace, seed=seed, offset=offset)
+                saved = ("stream", (seed, offset))
+            else:
+                out, m = F.dropout(x, p, True, self.inplace, seed=seed, offset=offset,
+                                   return_mask=want)
+                saved = (want, m)
+            self._offset = (offset + ((out.size + 3) & ~3)) % (1 << 64)
+        self._saved = saved + (p, out.shape)
+        return out
+
+    __call__ = forward
+
+    def backward(self, grad):
+        """Gradient of the last training forward: ``grad * mask / (1 - p)``
+        (exact zeros where dropped).  The identity in eval mode."""
+        if not self.training:
+            return grad
+        if self._saved is None:
+            raise RuntimeError("Dropout.backward called before a training forward")
+        kind, data, p, shape = self._saved
+        grad = F._check_float_array(grad, "grad", False)
+        if grad.shape != shape:
+            raise ValueError(f"grad has shape {grad.shape}, but the last forward's input "
+                             f"had shape {shape}")
+        if kind == "identity":
+            return grad
+        if kind == "zeros":
+            return np.zeros_like(grad)
+        if kind == "stream":
+            seed, offset = data
+            return F.dropout_backward(grad, None, p, seed=seed, offset=offset)
+        return F.dropout_backward(grad, data, p)
+
+    @property
+    def mask(self):
+        """The last training forward's keep-mask as a bool array, or None."""
+        if self._saved is None:
+            return None
+        kind, data, p, shape = self._saved
+        if kind in ("identity", "zeros"):
+            return np.full(shape, kind == "identity")
+        if kind == "bool":
+            return data
+        if kind == "bits":
+            size = int(np.prod(shape, dtype=np.int64))
+            return np.unpackbits(data, count=size, bitorder="little").view(bool).reshape(shape)
+        seed, offset = data
+        return F.keep_mask(shape, p, seed, offset)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"

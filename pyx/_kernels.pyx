@@ -1,0 +1,412 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""cydrop's compiled kernels.
+
+Every kernel is one pass over the logical (C-order) positions of an array of
+any shape and strides.  The positions are cut into work items of ``CHUNK``
+elements; each item
+
+1. gets one keep flag per element into an L1-resident byte buffer, from the
+   Philox stream (``SRC_STREAM``), a bool mask array (``SRC_BOOL``) or a
+   packed bit mask (``SRC_BITS``);
+2. writes the flags out when asked, as a bool array and/or packed bits;
+3. writes ``out = keep ? x * scale : 0`` when an input is given (``out`` may
+   be ``x``: in place and out of place share the loop).
+
+Work items are independent (the stream is indexed by position, not by a
+state), so they run under ``prange`` and the result cannot depend on the
+thread count or the chunking.  The Python layer (``cydrop.functional``)
+checks every argument once; the kernels trust them.
+"""
+cimport cython
+from cython.parallel cimport prange
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+cimport numpy as cnp
+import os
+
+from _types cimport (
+    floating, cydrop_fill_fn, cydrop_philox4x32, cydrop_impl_supported,
+    cydrop_impl_fn, cydrop_best_impl, CYDROP_IMPL_SCALAR, CYDROP_IMPL_AVX2,
+    CYDROP_IMPL_AVX512, CYDROP_HAVE_OPENMP, omp_get_max_threads,
+    omp_set_num_threads,
+)
+
+cnp.import_array()
+
+cdef enum:
+    # Elements per work item.  A multiple of 64, so that packed-bit bytes
+    # never straddle two items and items start on a Philox block when the
+    # stream offset is a multiple of 4.  8 KiB of words + 2 KiB of flags: L1.
+    CHUNK = 2048
+    MAXDIM = 64
+
+# Where the keep flags come from.
+cdef enum:
+    SRC_STREAM = 0
+    SRC_BOOL = 1
+    SRC_BITS = 2
+
+# Below this many work items the kernels stay on the calling thread.
+cdef Py_ssize_t _parallel_min_chunks = 64
+
+IMPLS = {"scalar": CYDROP_IMPL_SCALAR, "avx2": CYDROP_IMPL_AVX2, "avx512": CYDROP_IMPL_AVX512}
+cdef int _impl = cydrop_best_impl()
+cdef cydrop_fill_fn _fill = cydrop_impl_fn(_impl)
+
+HAVE_OPENMP = bool(CYDROP_HAVE_OPENMP)
+
+
+cdef struct Plan:
+    int ndim                      # after dropping size-1 axes and merging
+    Py_ssize_t n                  # number of elements
+    Py_ssize_t shape[MAXDIM]
+    Py_ssize_t xs[MAXDIM]         # byte strides: input
+    Py_ssize_t os[MAXDIM]         #               output
+    Py_ssize_t ms[MAXDIM]         #               bool mask (read or written)
+    char *x                       # IN, may be NULL (mask only)
+    char *o                       # OUT, NULL when x is NULL; may equal x
+    char *m                       # IN (SRC_BOOL) or OUT (write_mask) or NULL
+    uint8_t *bits                 # IN (SRC_BITS) or OUT (write_bits) or NULL
+    int src
+    bint write_mask
+    bint write_bits
+    uint64_t seed
+    uint64_t block0               # offset // 4
+    uint64_t phase                # offset % 4
+    uint32_t thr                  # keep iff word >= thr
+    cydrop_fill_fn fill
+
+
+# ---------------------------------------------------------------------------
+# 1-D segment loops (typed, pointer based, one definition each)
+
+cdef inline void _seg_apply(const floating *x, Py_ssize_t xs,   # IN
+                            floating *o, Py_ssize_t os,         # OUT (may be x)
+                            const uint8_t *keep,                # IN, contiguous
+                            Py_ssize_t r, floating scale) noexcept nogil:
+    cdef Py_ssize_t k
+    if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating):
+        for k in range(r):
+            o[k] = x[k] * scale if keep[k] else 0
+    else:
+        for k in range(r):
+            (<floating *>(<char *>o + k * os))[0] = (
+                (<const floating *>(<const char *>x + k * xs))[0] * scale if keep[k] else 0)
+
+
+cdef inline void _seg_apply_any(const floating *x, Py_ssize_t xs, floating *o, Py_ssize_t os,
+                                const uint8_t *keep, Py_ssize_t r, floating scale) noexcept nogil:
+    # Same loop; the in-place call lets the compiler see one pointer and
+    # vectorize without a run-time overlap check.
+    if <const floating *>o == x:
+        _seg_apply(x, xs, <floating *>x, xs, keep, r, scale)
+    else:
+        _seg_apply(x, xs, o, os, keep, r, scale)
+
+
+cdef inline void _seg_gather(const char *m, Py_ssize_t ms, uint8_t *keep,
+                             Py_ssize_t r) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(r):
+        keep[k] = (<const uint8_t *>(m + k * ms))[0] != 0
+
+
+cdef inline void _seg_scatter(char *m, Py_ssize_t ms, const uint8_t *keep,
+                              Py_ssize_t r) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(r):
+        (<uint8_t *>(m + k * ms))[0] = keep[k]
+
+
+# ---------------------------------------------------------------------------
+# One work item
+
+cdef enum:
+    OP_GATHER = 0
+    OP_SCATTER = 1
+    OP_APPLY = 2
+
+
+cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8_t *keep,
+                int op, floating scale) noexcept nogil:
+    """Run one segment loop over positions [start, end) in C order."""
+    cdef Py_ssize_t idx[MAXDIM]
+    cdef int last = pl.ndim - 1
+    cdef int d
+    cdef Py_ssize_t rem = start, pos = start, r, xoff, ooff, moff
+    for d in range(last, -1, -1):
+        idx[d] = rem % pl.shape[d]
+        rem = rem // pl.shape[d]
+    while pos < end:
+        xoff = 0
+        ooff = 0
+        moff = 0
+        for d in range(pl.ndim):
+            xoff += idx[d] * pl.xs[d]
+            ooff += idx[d] * pl.os[d]
+            moff += idx[d] * pl.ms[d]
+        r = pl.shape[last] - idx[last]
+        if r > end - pos:
+            r = end - pos
+        if op == OP_GATHER:
+            _seg_gather(pl.m + moff, pl.ms[last], keep + (pos - start), r)
+        elif op == OP_SCATTER:
+            _seg_scatter(pl.m + moff, pl.ms[last], keep + (pos - start), r)
+        else:
+            _seg_apply_any(<const floating *>(pl.x + xoff), pl.xs[last],
+                           <floating *>(pl.o + ooff), pl.os[last],
+                           keep + (pos - start), r, scale)
+        pos += r
+        idx[last] += r
+        d = last
+        while d > 0 and idx[d] == pl.shape[d]:
+            idx[d] = 0
+            d -= 1
+            idx[d] += 1
+
+
+cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
+                     floating scale) noexcept nogil:
+    cdef uint32_t words[CHUNK + 8]
+    cdef uint8_t keep[CHUNK]
+    cdef Py_ssize_t cnt = end - start, k, j
+    cdef uint64_t first, lead
+    cdef uint32_t thr = pl.thr
+    cdef uint8_t byte
+    cdef const uint8_t *bits_in
+
+    # 1. keep flags
+    if pl.src == SRC_STREAM:
+        first = pl.phase + <uint64_t>start
+        lead = first & 3
+        pl.fill(words, pl.block0 + (first >> 2),
+                <size_t>((pl.phase + <uint64_t>(end - 1)) >> 2) - <size_t>(first >> 2) + 1,
+                pl.seed)
+        for k in range(cnt):
+            keep[k] = words[lead + k] >= thr
+    elif pl.src == SRC_BITS:
+        bits_in = pl.bits + (start >> 3)
+        for k in range(cnt):
+            keep[k] = (bits_in[k >> 3] >> (k & 7)) & 1
+    else:
+        _walk(pl, start, end, keep, OP_GATHER, scale)
+
+    # 2. the mask, when asked for
+    if pl.write_bits:
+        for j in range(0, cnt, 8):
+            byte = 0
+            for k in range(j, min(j + 8, cnt)):
+                byte |= keep[k] << (k - j)
+            pl.bits[(start + j) >> 3] = byte
+    if pl.write_mask:
+        _walk(pl, start, end, keep, OP_SCATTER, scale)
+
+    # 3. the masked scaling
+    if pl.x != NULL:
+        _walk(pl, start, end, keep, OP_APPLY, scale)
+
+
+cdef void _drive(const Plan *pl, floating scale, int nthreads) noexcept nogil:
+    cdef Py_ssize_t nchunks = (pl.n + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t c
+    if nthreads < 1:
+        nthreads = 1
+    for c in prange(nchunks, schedule="static", num_threads=nthreads,
+                    use_threads_if=nthreads > 1 and nchunks >= _parallel_min_chunks):
+        _run_chunk(pl, c * CHUNK, min((c + 1) * CHUNK, pl.n), scale)
+
+
+# ---------------------------------------------------------------------------
+# Layout
+
+cdef inline void _strides_of(object a, int nd, Py_ssize_t *dst):
+    cdef int d
+    cdef cnp.npy_intp *st
+    if a is None:
+        for d in range(nd):
+            dst[d] = 0
+    else:
+        st = cnp.PyArray_STRIDES(<cnp.ndarray>a)
+        for d in range(nd):
+            dst[d] = st[d]
+
+
+cdef void _make_plan(Plan *pl, cnp.ndarray ref, object x, object o, object m) except *:
+    """Drop size-1 axes and merge axes that are contiguous in every array."""
+    cdef int nd = cnp.PyArray_NDIM(ref), d, k = 0
+    cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(ref)
+    cdef Py_ssize_t xs[MAXDIM]
+    cdef Py_ssize_t os[MAXDIM]
+    cdef Py_ssize_t ms[MAXDIM]
+    cdef Py_ssize_t n = 1, size
+    _strides_of(x, nd, xs)
+    _strides_of(o, nd, os)
+    _strides_of(m, nd, ms)
+    for d in range(nd):
+        size = shape[d]
+        n *= size
+        if size == 1:
+            continue
+        if (k > 0 and pl.xs[k - 1] == size * xs[d] and pl.os[k - 1] == size * os[d]
+                and pl.ms[k - 1] == size * ms[d]):
+            pl.shape[k - 1] *= size
+            pl.xs[k - 1] = xs[d]
+            pl.os[k - 1] = os[d]
+            pl.ms[k - 1] = ms[d]
+        else:
+            pl.shape[k] = size
+            pl.xs[k] = xs[d]
+            pl.os[k] = os[d]
+            pl.ms[k] = ms[d]
+            k += 1
+    if k == 0:
+        pl.shape[0] = 1
+        pl.xs[0] = 0
+        pl.os[0] = 0
+        pl.ms[0] = 0
+        k = 1
+    pl.ndim = k
+    pl.n = n
+    pl.x = NULL if x is None else <char *>cnp.PyArray_DATA(<cnp.ndarray>x)
+    pl.o = NULL if o is None else <char *>cnp.PyArray_DATA(<cnp.ndarray>o)
+    pl.m = NULL if m is None else <char *>cnp.PyArray_DATA(<cnp.ndarray>m)
+
+
+def run(cnp.ndarray ref, object x, object out, object mask, object bits, int src,
+        bint write_mask, bint write_bits, uint64_t seed, uint64_t offset,
+        uint32_t thr, double scale):
+    """Run one kernel pass (arguments already checked by ``cydrop.functional``).
+
+    Parameters
+    ----------
+    ref : ndarray
+        Gives the logical shape (``x``, else ``mask``).
+    x, out : ndarray or None
+        Input and output of the masked scaling, same shape and dtype
+        (float32 or float64); ``out`` may be ``x``.  Both None: only a mask
+        is produced.
+    mask : ndarray of bool or None
+        Read when ``src == SRC_BOOL``, written when ``write_mask``.
+    bits : 1-D C-contiguous uint8 ndarray or None
+        ``ceil(n / 8)`` bytes, ``np.packbits(keep.ravel(), bitorder="little")``
+        layout; read when ``src == SRC_BITS``, written when ``write_bits``.
+    src : int
+        ``SRC_STREAM``, ``SRC_BOOL`` or ``SRC_BITS``.
+    seed, offset, thr : int
+        The stream (``SRC_STREAM``): element ``i`` is kept iff word
+        ``offset + i`` of the stream keyed by ``seed`` is ``>= thr``.
+    scale : float
+        Rounded once to the array's dtype.
+    """
+    cdef Plan pl
+    cdef int nthreads = omp_get_max_threads()
+    _make_plan(&pl, ref, x, out, mask)
+    if pl.n == 0:
+        return
+    pl.bits = NULL if bits is None else <uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>bits)
+    pl.src = src
+    pl.write_mask = write_mask
+    pl.write_bits = write_bits
+    pl.seed = seed
+    pl.block0 = offset >> 2
+    pl.phase = offset & 3
+    pl.thr = thr
+    pl.fill = _fill
+    if x is not None and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_DOUBLE:
+        with nogil:
+            _drive[double](&pl, scale, nthreads)
+    else:
+        with nogil:
+            _drive[float](&pl, <float>scale, nthreads)
+
+
+# ---------------------------------------------------------------------------
+# The stream itself
+
+def philox4x32(counter, key, int rounds=10):
+    """One Philox4x32 block: four 32-bit counter words and two key words in,
+    four words out (a tuple of ints).  ``rounds=10`` is the stream's."""
+    cdef uint32_t c[4]
+    cdef uint32_t k[2]
+    cdef uint32_t out[4]
+    cdef int i
+    if len(counter) != 4 or len(key) != 2:
+        raise ValueError("philox4x32 takes 4 counter words and 2 key words")
+    for i in range(4):
+        if not 0 <= counter[i] <= 0xFFFFFFFF:
+            raise ValueError(f"counter word {counter[i]!r} is not a 32-bit unsigned integer")
+        c[i] = counter[i]
+    for i in range(2):
+        if not 0 <= key[i] <= 0xFFFFFFFF:
+            raise ValueError(f"key word {key[i]!r} is not a 32-bit unsigned integer")
+        k[i] = key[i]
+    if rounds < 0:
+        raise ValueError(f"rounds must be >= 0, got {rounds}")
+    cydrop_philox4x32(c, k, rounds, out)
+    return (out[0], out[1], out[2], out[3])
+
+
+def fill_blocks(uint32_t[::1] words, uint64_t block0, uint64_t seed, impl=None):  # OUT
+    """Write stream blocks ``block0, block0 + 1, ...`` (four words each) into
+    ``words`` (its length a multiple of 4) with the named implementation
+    ("scalar", "avx2", "avx512"; default: the active one)."""
+    cdef cydrop_fill_fn fn = _fill
+    cdef size_t nblocks = words.shape[0] // 4
+    if words.shape[0] % 4:
+        raise ValueError("words must hold a whole number of 4-word blocks")
+    if impl is not None:
+        if not impl_supported(impl):
+            raise ValueError(f"Philox implementation {impl!r} is not available on this CPU/build")
+        fn = cydrop_impl_fn(IMPLS[impl])
+    if nblocks:
+        with nogil:
+            fn(&words[0], block0, nblocks, seed)
+
+
+def impl_supported(name):
+    """True if the Philox implementation ``name`` runs on this CPU and build."""
+    return name in IMPLS and bool(cydrop_impl_supported(IMPLS[name]))
+
+
+def get_impl():
+    """Name of the Philox implementation the kernels use."""
+    for name, code in IMPLS.items():
+        if code == _impl:
+            return name
+
+
+def set_impl(name):
+    """Choose the Philox implementation (the fastest is chosen at import;
+    ``CYDROP_SIMD=scalar|avx2|avx512`` in the environment chooses too)."""
+    global _impl, _fill
+    if not impl_supported(name):
+        raise ValueError(f"Philox implementation {name!r} is not available on this CPU/build; "
+                         f"choose from {[n for n in IMPLS if impl_supported(n)]}")
+    _impl = IMPLS[name]
+    _fill = cydrop_impl_fn(_impl)
+
+
+def get_num_threads():
+    """Threads the kernels use (OpenMP's ``omp_get_max_threads``)."""
+    return omp_get_max_threads()
+
+
+def set_num_threads(int n):
+    """Set the OpenMP thread count (``omp_set_num_threads``)."""
+    if n < 1:
+        raise ValueError(f"number of threads must be >= 1, got {n}")
+    omp_set_num_threads(n)
+
+
+def set_parallel_min_chunks(Py_ssize_t n):
+    """Below ``n`` work items of CHUNK elements a kernel runs serially."""
+    global _parallel_min_chunks
+    _parallel_min_chunks = max(n, 1)
+
+
+CHUNK_ELEMENTS = CHUNK
+SOURCE_STREAM = SRC_STREAM
+SOURCE_BOOL = SRC_BOOL
+SOURCE_BITS = SRC_BITS
+
+if os.environ.get("CYDROP_SIMD"):
+    set_impl(os.environ["CYDROP_SIMD"])
