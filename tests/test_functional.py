@@ -1,0 +1,254 @@
+"""cydrop.dropout / dropout_backward: semantics, parity with the NumPy
+reference, in place / out=, masks, and every bad input of DESIGN.md "Errors"."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
+
+import cydrop
+
+import _reference as ref
+
+P_VALUES = [0.1, 0.45, 0.5, 0.9]
+
+
+def _data(shape, dtype, seed=0):
+    return (np.random.default_rng(seed).standard_normal(shape) * 3).astype(dtype)
+
+
+def _mask(shape, seed=1, keep=0.6):
+    return np.random.default_rng(seed).random(shape) < keep
+
+
+# -- parity with the NumPy reference -------------------------------------------
+
+@pytest.mark.parametrize("p", P_VALUES)
+@pytest.mark.parametrize("shape", [(1,), (3, 7), (5, 4, 3), (1000,)])
+def test_given_mask_matches_numpy(p, shape, dtype):
+    x, m = _data(shape, dtype), _mask(shape)
+    want = ref.numpy_dropout(x, m, p)
+    got = cydrop.dropout(x, p, mask=m)
+    assert got.dtype == dtype and got.shape == shape
+    np.testing.assert_array_equal(got, want)
+    # the plain formula x * mask / (1 - p) agrees to rounding of the scale
+    np.testing.assert_allclose(got, x * m / (1 - p), rtol=2 * np.finfo(dtype).eps)
+    packed = np.packbits(m.ravel(), bitorder="little")
+    np.testing.assert_array_equal(cydrop.dropout(x, p, mask=packed), want)
+
+
+@pytest.mark.parametrize("p", P_VALUES)
+def test_backward_matches_numpy(p, dtype):
+    g, m = _data((4, 9), dtype, seed=3), _mask((4, 9))
+    want = ref.numpy_dropout(g, m, p)
+    np.testing.assert_array_equal(cydrop.dropout_backward(g, m, p), want)
+    packed = np.packbits(m.ravel(), bitorder="little")
+    np.testing.assert_array_equal(cydrop.dropout_backward(g, packed, p), want)
+
+
+@pytest.mark.parametrize("p", P_VALUES)
+def test_recompute_backward_regenerates_the_forward_mask(p, dtype):
+    x, g = _data((17, 5), dtype), _data((17, 5), dtype, seed=4)
+    _, m = cydrop.dropout(x, p, seed=123, offset=8, return_mask=True)
+    np.testing.assert_array_equal(cydrop.dropout_backward(g, None, p, seed=123, offset=8),
+                                  cydrop.dropout_backward(g, m, p))
+
+
+def test_scale_is_rounded_once_to_the_dtype(dtype):
+    x = np.ones(64, dtype)
+    y = cydrop.dropout(x, 0.3, seed=0)
+    kept = y[y != 0]
+    assert np.all(kept == np.asarray(1 / 0.7).astype(dtype))
+
+
+# -- torch semantics --------------------------------------------------------------
+
+def test_eval_and_p0_return_the_input_object(dtype):
+    x = _data((3, 4), dtype)
+    assert cydrop.dropout(x, 0.5, training=False) is x
+    assert cydrop.dropout(x, 0.0) is x
+    assert cydrop.dropout(x, 0.0, inplace=True) is x
+    y, m = cydrop.dropout(x, 0.0, return_mask=True)
+    assert y is x and m.all() and m.shape == x.shape
+
+
+def test_p1_is_all_zeros(dtype):
+    x = _data((3, 4), dtype)
+    x[0, 0] = np.nan
+    y, m = cydrop.dropout(x, 1.0, return_mask=True)
+    assert np.all(y == 0) and not m.any() and y is not x
+    assert np.isnan(x[0, 0])  # input untouched
+    assert cydrop.dropout(x, 1, inplace=True) is x and np.all(x == 0)
+    assert np.all(cydrop.dropout_backward(np.ones(5, dtype), np.ones(5, bool), 1.0) == 0)
+
+
+def test_dropped_nan_and_inf_are_exactly_zero(dtype):
+    x = np.array([np.nan, np.inf, -np.inf, 1.0] * 16, dtype)
+    m = np.zeros(64, bool)
+    m[::5] = True
+    y = cydrop.dropout(x, 0.5, mask=m)
+    assert np.all(y[~m] == 0) and not np.signbit(y[~m]).any()
+    np.testing.assert_array_equal(y[m], x[m] * dtype(2))
+    y, m = cydrop.dropout(x, 0.5, seed=1, return_mask=True)
+    assert np.all(y[~m] == 0)
+    g = cydrop.dropout_backward(x, m, 0.5)
+    assert np.all(g[~m] == 0)
+
+
+def test_inplace_and_out(dtype):
+    x = _data((6, 7), dtype)
+    want = cydrop.dropout(x, 0.3, seed=4)
+    out = np.empty_like(x)
+    assert cydrop.dropout(x, 0.3, seed=4, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    strided_out = np.empty((6, 14), dtype)[:, ::2]
+    assert cydrop.dropout(x, 0.3, seed=4, out=strided_out) is strided_out
+    np.testing.assert_array_equal(strided_out, want)
+    xc = x.copy()
+    assert cydrop.dropout(xc, 0.3, seed=4, out=xc) is xc
+    np.testing.assert_array_equal(xc, want)
+    xc = x.copy()
+    assert cydrop.dropout(xc, 0.3, True, True, seed=4) is xc
+    np.testing.assert_array_equal(xc, want)
+    assert cydrop.dropout(x, 0.3, training=False, out=out) is out
+    np.testing.assert_array_equal(out, x)
+
+
+def test_out_overlapping_the_input(dtype):
+    base = _data(20, dtype)
+    x = base[:19]
+    want = cydrop.dropout(x.copy(), 0.5, seed=2)
+    out = base[1:]        # overlaps x, shifted by one element
+    cydrop.dropout(x, 0.5, seed=2, out=out)
+    np.testing.assert_array_equal(out, want)
+
+
+def test_backward_inplace_and_out(dtype):
+    g, m = _data(33, dtype), _mask(33)
+    want = cydrop.dropout_backward(g, m, 0.2)
+    gc = g.copy()
+    assert cydrop.dropout_backward(gc, m, 0.2, inplace=True) is gc
+    np.testing.assert_array_equal(gc, want)
+    out = np.empty_like(g)
+    assert cydrop.dropout_backward(g, m, 0.2, out=out) is out
+    np.testing.assert_array_equal(out, want)
+
+
+def test_accepts_lists_and_scalars():
+    y = cydrop.dropout([[1.0, 2.0], [3.0, 4.0]], 0.5, seed=0)
+    assert y.shape == (2, 2) and y.dtype == np.float64
+    y0 = cydrop.dropout(np.float32(2.0), 0.5, seed=0)
+    assert y0.shape == () and y0.dtype == np.float32
+
+
+def test_seeds_and_generators():
+    x = np.ones(1000)
+    a = cydrop.dropout(x, 0.5, seed=7)
+    np.testing.assert_array_equal(a, cydrop.dropout(x, 0.5, rng=7))
+    g1, g2 = np.random.default_rng(5), np.random.default_rng(5)
+    np.testing.assert_array_equal(cydrop.dropout(x, 0.5, rng=g1), cydrop.dropout(x, 0.5, rng=g2))
+    assert not np.array_equal(cydrop.dropout(x, 0.5, rng=g1), cydrop.dropout(x, 0.5, rng=g1))
+
+
+def test_default_stream_advances_and_reseeds():
+    x = np.ones(1001)
+    cydrop.manual_seed(42)
+    a, b = cydrop.dropout(x, 0.5), cydrop.dropout(x, 0.5)
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(a, cydrop.dropout(x, 0.5, seed=42, offset=0))
+    np.testing.assert_array_equal(b, cydrop.dropout(x, 0.5, seed=42, offset=1004))
+    cydrop.manual_seed(42)
+    np.testing.assert_array_equal(cydrop.dropout(x, 0.5), a)
+    assert cydrop.initial_seed() == 42
+
+
+@given(arrays(st.sampled_from([np.float32, np.float64]), array_shapes(min_dims=0, max_dims=4,
+                                                                        min_side=0, max_side=6),
+              elements=st.floats(-1e6, 1e6, width=32)),
+       st.floats(0.01, 0.99), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1),
+       st.sampled_from(["C", "F", "reversed"]))
+def test_property_matches_stream_reference(x, p, seed, offset, layout):
+    if layout == "F":
+        x = np.asfortranarray(x)
+    elif layout == "reversed" and x.ndim:
+        x = np.flip(x, 0).copy()[::-1]   # same values, negative stride
+    out, mask = cydrop.dropout(x, p, seed=seed, offset=offset, return_mask=True)
+    expected = ref.keep_mask(x.shape, p, seed, offset)
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(out, ref.numpy_dropout(x, expected, p))
+
+
+# -- bad input: a clear exception, nothing written -----------------------------------
+
+BAD_P = [-0.1, 1.5, math.nan, math.inf, True, 1j, "0.5", None]
+
+
+@pytest.mark.parametrize("p", BAD_P, ids=repr)
+def test_bad_p(p):
+    x = np.ones(4)
+    with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got"):
+        cydrop.dropout(x, p, inplace=True)
+    with pytest.raises(ValueError, match="dropout probability"):
+        cydrop.dropout_backward(x, np.ones(4, bool), p)
+    with pytest.raises(ValueError, match="dropout probability"):
+        cydrop.Dropout(p)
+    assert np.all(x == 1)
+
+
+@pytest.mark.parametrize("bad", [np.int64, np.int32, np.float16, np.complex128, bool, ">f4"])
+def test_bad_dtype_raises_type_error_naming_it(bad):
+    x = np.ones(8, dtype=bad)
+    before = x.copy()
+    with pytest.raises(TypeError, match=str(np.dtype(bad))):
+        cydrop.dropout(x, 0.5, inplace=True)
+    with pytest.raises(TypeError, match="dtype"):
+        cydrop.dropout_backward(x, np.ones(8, bool), 0.5)
+    np.testing.assert_array_equal(x, before)
+
+
+def _bad_calls(x, g):
+    m = np.ones(x.shape, bool)
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, mask=np.ones((5, 3), bool), inplace=True)
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, mask=np.ones(x.shape, np.float32), inplace=True)
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, mask=np.ones(3, np.uint8), inplace=True)
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, out=np.empty((4, 4)))
+    other = np.float32 if x.dtype == np.float64 else np.float64
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, out=np.empty(x.shape, other))
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, inplace=True, out=np.empty_like(x))
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, return_mask="yes", inplace=True)
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, seed=-1, inplace=True)
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, seed=2**64, inplace=True)
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, seed=1, rng=1, inplace=True)
+    yield ValueError, lambda: cydrop.dropout(x, 0.5, offset=4, inplace=True)
+    yield TypeError, lambda: cydrop.dropout(x, 0.5, seed=1.5, inplace=True)
+    yield TypeError, lambda: cydrop.dropout(x, 0.5, rng="seed", inplace=True)
+    yield TypeError, lambda: cydrop.dropout(x.tolist(), 0.5, inplace=True)
+    yield TypeError, lambda: cydrop.dropout(x, 0.5, out=[0.0] * 12)
+    yield ValueError, lambda: cydrop.dropout_backward(g, None, 0.5, inplace=True)
+    yield ValueError, lambda: cydrop.dropout_backward(g, m, 0.5, seed=1, inplace=True)
+    yield ValueError, lambda: cydrop.dropout_backward(g, m[:2], 0.5, inplace=True)
+    yield ValueError, lambda: cydrop.dropout_backward(g, m, 0.5, out=np.empty(3))
+
+
+def test_bad_arguments_write_nothing(dtype):
+    x, g = _data((3, 4), dtype), _data((3, 4), dtype, seed=9)
+    x0, g0 = x.copy(), g.copy()
+    for exc, call in _bad_calls(x, g):
+        with pytest.raises(exc):
+            call()
+        np.testing.assert_array_equal(x, x0)
+        np.testing.assert_array_equal(g, g0)
+
+
+def test_read_only_inplace(dtype):
+    x = _data(10, dtype)
+    x.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        cydrop.dropout(x, 0.5, inplace=True)
+    with pytest.raises(ValueError, match="read-only"):
+        cydrop.dropout_backward(x, np.ones(10, bool), 0.5, inplace=True)
+    with pytest.raises(ValueError, match="read-only"):
+        cydrop.dropout(_data(10, dtype), 0.5, out=x)
+    # a read-only input is fine out of place
+    assert cydrop.dropout(x, 0.5, seed=1).flags.writeable
