@@ -53,7 +53,10 @@ def _openmp_flags(compiler):
 class build_ext(_build_ext):
     def build_extensions(self):
         omp = _openmp_flags(self.compiler)
-        opt = ["-O0", "-g"] if DEBUG else ["-O3"]
+        # -fno-trapping-math: the select "keep ? x * scale : 0" may compute the
+        # product for dropped elements too (branch-free, vectorized); no code
+        # here reads floating-point exception flags.
+        opt = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
         native = ["-march=native"] if NATIVE else []
         for ext in self.extensions:
             ext.extra_compile_args += opt + native + omp
@@ -67,7 +70,7 @@ extensions = [
         sources=["pyx/_kernels.pyx"],
         include_dirs=[np.get_include(), "pyx"],
         define_macros=DEFINES,
-        depends=["pyx/philox.h", "pyx/omp_compat.h", "pyx/_types.pxd"],
+        depends=["pyx/philox.h", "pyx/bits.h", "pyx/omp_compat.h", "pyx/_types.pxd"],
     )
 ]
 

@@ -30,6 +30,10 @@ from _types cimport (
     omp_set_num_threads,
 )
 
+cdef extern from "bits.h" nogil:
+    uint8_t cydrop_pack8(const uint8_t *flags)
+    void cydrop_unpack8(uint8_t byte, uint8_t *flags)
+
 cnp.import_array()
 
 cdef enum:
@@ -84,13 +88,18 @@ cdef inline void _seg_apply(const floating *x, Py_ssize_t xs,   # IN
                             const uint8_t *keep,                # IN, contiguous
                             Py_ssize_t r, floating scale) noexcept nogil:
     cdef Py_ssize_t k
+    cdef floating v
+    # The load and multiply are unconditional so that the compiler turns the
+    # choice into a branch-free select (a branch on a random mask mispredicts
+    # half the time) and vectorizes the contiguous loop.
     if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating):
         for k in range(r):
-            o[k] = x[k] * scale if keep[k] else 0
+            v = x[k] * scale
+            o[k] = v if keep[k] else 0
     else:
         for k in range(r):
-            (<floating *>(<char *>o + k * os))[0] = (
-                (<const floating *>(<const char *>x + k * xs))[0] * scale if keep[k] else 0)
+            v = (<const floating *>(<const char *>x + k * xs))[0] * scale
+            (<floating *>(<char *>o + k * os))[0] = v if keep[k] else 0
 
 
 cdef inline void _seg_apply_any(const floating *x, Py_ssize_t xs, floating *o, Py_ssize_t os,
@@ -101,6 +110,32 @@ cdef inline void _seg_apply_any(const floating *x, Py_ssize_t xs, floating *o, P
         _seg_apply(x, xs, <floating *>x, xs, keep, r, scale)
     else:
         _seg_apply(x, xs, o, os, keep, r, scale)
+
+
+cdef inline void _seg_apply_words_any(const floating *x, Py_ssize_t xs, floating *o,
+                                      Py_ssize_t os, const uint32_t *w, uint32_t thr,
+                                      Py_ssize_t r, floating scale) noexcept nogil:
+    if <const floating *>o == x:
+        _seg_apply_words(x, xs, <floating *>x, xs, w, thr, r, scale)
+    else:
+        _seg_apply_words(x, xs, o, os, w, thr, r, scale)
+
+
+cdef inline void _seg_apply_words(const floating *x, Py_ssize_t xs,   # IN
+                                  floating *o, Py_ssize_t os,         # OUT (may be x)
+                                  const uint32_t *w, uint32_t thr,    # IN, contiguous
+                                  Py_ssize_t r, floating scale) noexcept nogil:
+    # The fused forward's loop: the keep test on the stream word inline.
+    cdef Py_ssize_t k
+    cdef floating v
+    if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating):
+        for k in range(r):
+            v = x[k] * scale
+            o[k] = v if w[k] >= thr else 0
+    else:
+        for k in range(r):
+            v = (<const floating *>(<const char *>x + k * xs))[0] * scale
+            (<floating *>(<char *>o + k * os))[0] = v if w[k] >= thr else 0
 
 
 cdef inline void _seg_gather(const char *m, Py_ssize_t ms, uint8_t *keep,
@@ -123,11 +158,12 @@ cdef inline void _seg_scatter(char *m, Py_ssize_t ms, const uint8_t *keep,
 cdef enum:
     OP_GATHER = 0
     OP_SCATTER = 1
-    OP_APPLY = 2
+    OP_APPLY = 2        # from keep flags
+    OP_APPLY_WORDS = 3  # from stream words (the fused forward)
 
 
 cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8_t *keep,
-                int op, floating scale) noexcept nogil:
+                const uint32_t *words, int op, floating scale) noexcept nogil:
     """Run one segment loop over positions [start, end) in C order."""
     cdef Py_ssize_t idx[MAXDIM]
     cdef int last = pl.ndim - 1
@@ -151,6 +187,10 @@ cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8_t *keep,
             _seg_gather(pl.m + moff, pl.ms[last], keep + (pos - start), r)
         elif op == OP_SCATTER:
             _seg_scatter(pl.m + moff, pl.ms[last], keep + (pos - start), r)
+        elif op == OP_APPLY_WORDS:
+            _seg_apply_words_any(<const floating *>(pl.x + xoff), pl.xs[last],
+                                 <floating *>(pl.o + ooff), pl.os[last],
+                                 words + (pos - start), pl.thr, r, scale)
         else:
             _seg_apply_any(<const floating *>(pl.x + xoff), pl.xs[last],
                            <floating *>(pl.o + ooff), pl.os[last],
@@ -167,42 +207,44 @@ cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8_t *keep,
 cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
                      floating scale) noexcept nogil:
     cdef uint32_t words[CHUNK + 8]
-    cdef uint8_t keep[CHUNK]
-    cdef Py_ssize_t cnt = end - start, k, j
-    cdef uint64_t first, lead
+    cdef uint8_t keep[CHUNK + 8]
+    cdef Py_ssize_t cnt = end - start, k
+    cdef uint64_t first
+    cdef const uint32_t *w = NULL
     cdef uint32_t thr = pl.thr
-    cdef uint8_t byte
     cdef const uint8_t *bits_in
+    cdef bint need_keep = pl.src != SRC_STREAM or pl.write_bits or pl.write_mask
 
-    # 1. keep flags
+    # 1. keep flags: stream words (tested inline by the fused loop when no
+    #    mask is written) or flags from a given mask
     if pl.src == SRC_STREAM:
         first = pl.phase + <uint64_t>start
-        lead = first & 3
         pl.fill(words, pl.block0 + (first >> 2),
                 <size_t>((pl.phase + <uint64_t>(end - 1)) >> 2) - <size_t>(first >> 2) + 1,
                 pl.seed)
-        for k in range(cnt):
-            keep[k] = words[lead + k] >= thr
+        w = words + (first & 3)
+        if need_keep:
+            for k in range(cnt):
+                keep[k] = w[k] >= thr
     elif pl.src == SRC_BITS:
-        bits_in = pl.bits + (start >> 3)
-        for k in range(cnt):
-            keep[k] = (bits_in[k >> 3] >> (k & 7)) & 1
+        bits_in = pl.bits + (start >> 3)      # start is a multiple of 8
+        for k in range(0, cnt, 8):
+            cydrop_unpack8(bits_in[k >> 3], keep + k)
     else:
-        _walk(pl, start, end, keep, OP_GATHER, scale)
+        _walk(pl, start, end, keep, w, OP_GATHER, scale)
 
     # 2. the mask, when asked for
     if pl.write_bits:
-        for j in range(0, cnt, 8):
-            byte = 0
-            for k in range(j, min(j + 8, cnt)):
-                byte |= keep[k] << (k - j)
-            pl.bits[(start + j) >> 3] = byte
+        for k in range(cnt, (cnt + 7) & ~7):   # zero padding after the last element
+            keep[k] = 0
+        for k in range(0, cnt, 8):
+            pl.bits[(start + k) >> 3] = cydrop_pack8(keep + k)
     if pl.write_mask:
-        _walk(pl, start, end, keep, OP_SCATTER, scale)
+        _walk(pl, start, end, keep, w, OP_SCATTER, scale)
 
     # 3. the masked scaling
     if pl.x != NULL:
-        _walk(pl, start, end, keep, OP_APPLY, scale)
+        _walk(pl, start, end, keep, w, OP_APPLY if need_keep else OP_APPLY_WORDS, scale)
 
 
 cdef void _drive(const Plan *pl, floating scale, int nthreads) noexcept nogil:

@@ -57,9 +57,9 @@ static inline void cydrop_philox4x32(const uint32_t ctr_in[4], const uint32_t ke
     out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
 }
 
-/* words[4*i + k] = word k of block (b0 + i), for i < nblocks. */
-static void cydrop_philox_fill_scalar(uint32_t *words, uint64_t b0, size_t nblocks,
-                                      uint64_t seed)
+/* words[4*i + k] = word k of block (b0 + i), for i < nblocks: one block at a time. */
+static void cydrop_philox_fill_one(uint32_t *words, uint64_t b0, size_t nblocks,
+                                   uint64_t seed)
 {
     uint32_t key[2], ctr[4];
     size_t i;
@@ -75,153 +75,265 @@ static void cydrop_philox_fill_scalar(uint32_t *words, uint64_t b0, size_t nbloc
     }
 }
 
+/* The portable path: CYDROP_LANES blocks side by side (structure of arrays),
+ * so that the rounds of independent blocks overlap in the pipeline and the
+ * compiler can vectorize them with whatever the target has (SSE2's pmuludq
+ * on baseline x86-64, NEON on aarch64). */
+#define CYDROP_LANES 8
+
+static void cydrop_philox_fill_scalar(uint32_t *words, uint64_t b0, size_t nblocks,
+                                      uint64_t seed)
+{
+    size_t i = 0;
+    for (; i + CYDROP_LANES <= nblocks; i += CYDROP_LANES) {
+        uint32_t c0[CYDROP_LANES], c1[CYDROP_LANES], c2[CYDROP_LANES], c3[CYDROP_LANES];
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        int l, r;
+        for (l = 0; l < CYDROP_LANES; l++) {
+            uint64_t b = b0 + i + (uint64_t)l;
+            c0[l] = (uint32_t)b;
+            c1[l] = (uint32_t)(b >> 32);
+            c2[l] = 0;
+            c3[l] = 0;
+        }
+        for (r = 0; r < 10; r++) {
+            if (r > 0) {
+                k0 += CYDROP_PHILOX_W0;
+                k1 += CYDROP_PHILOX_W1;
+            }
+            for (l = 0; l < CYDROP_LANES; l++) {
+                uint64_t p0 = (uint64_t)CYDROP_PHILOX_M0 * c0[l];
+                uint64_t p1 = (uint64_t)CYDROP_PHILOX_M1 * c2[l];
+                c0[l] = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0;
+                c2[l] = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+                c1[l] = (uint32_t)p1;
+                c3[l] = (uint32_t)p0;
+            }
+        }
+        for (l = 0; l < CYDROP_LANES; l++) {
+            words[4 * (i + l) + 0] = c0[l];
+            words[4 * (i + l) + 1] = c1[l];
+            words[4 * (i + l) + 2] = c2[l];
+            words[4 * (i + l) + 3] = c3[l];
+        }
+    }
+    if (i < nblocks)
+        cydrop_philox_fill_one(words + 4 * i, b0 + i, nblocks - i, seed);
+}
+
 #if CYDROP_HAVE_X86_SIMD
 
-/* ---- AVX2: 8 blocks per step ------------------------------------------ */
+/* Both SIMD paths run CYDROP_GROUPS independent groups of blocks at once:
+ * one group's round is a chain of dependent multiplies, several groups keep
+ * the multipliers busy. */
+#define CYDROP_GROUPS 4
+
+/* ---- AVX2: 8 blocks per group ------------------------------------------ */
+
+typedef struct { __m256i c0, c1, c2, c3; } cydrop_state8;
 
 __attribute__((target("avx2")))
-static inline void cydrop__mulhilo_avx2(__m256i a, __m256i m, __m256i *hi, __m256i *lo)
+static inline void cydrop__init8(cydrop_state8 *s, uint64_t b)
 {
-    __m256i pe = _mm256_mul_epu32(a, m);                      /* lanes 0,2,4,6 */
-    __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m); /* lanes 1,3,5,7 */
-    *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
-    *hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
+    uint32_t lo = (uint32_t)b, hi = (uint32_t)(b >> 32);
+    if (lo <= 0xFFFFFFFFu - 7u) {
+        s->c0 = _mm256_add_epi32(_mm256_set1_epi32((int)lo),
+                                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        s->c1 = _mm256_set1_epi32((int)hi);
+    } else {               /* the low word wraps inside this group */
+        uint32_t a0[8], a1[8];
+        int l;
+        for (l = 0; l < 8; l++) {
+            uint64_t bl = b + (uint64_t)l;
+            a0[l] = (uint32_t)bl;
+            a1[l] = (uint32_t)(bl >> 32);
+        }
+        s->c0 = _mm256_loadu_si256((const __m256i *)a0);
+        s->c1 = _mm256_loadu_si256((const __m256i *)a1);
+    }
+    s->c2 = _mm256_setzero_si256();
+    s->c3 = _mm256_setzero_si256();
+}
+
+__attribute__((target("avx2")))
+static inline void cydrop__round8(cydrop_state8 *s, __m256i k0, __m256i k1)
+{
+    const __m256i m0 = _mm256_set1_epi32((int)CYDROP_PHILOX_M0);
+    const __m256i m1 = _mm256_set1_epi32((int)CYDROP_PHILOX_M1);
+    /* _mm256_mul_epu32 multiplies the even 32-bit lanes into 64-bit products;
+     * the odd lanes are swapped into place with a shuffle (not a shift: the
+     * shuffle port is idle while the multiplier is busy). */
+    __m256i pe0 = _mm256_mul_epu32(s->c0, m0);
+    __m256i po0 = _mm256_mul_epu32(_mm256_shuffle_epi32(s->c0, 0xB1), m0);
+    __m256i pe1 = _mm256_mul_epu32(s->c2, m1);
+    __m256i po1 = _mm256_mul_epu32(_mm256_shuffle_epi32(s->c2, 0xB1), m1);
+    __m256i lo0 = _mm256_blend_epi32(pe0, _mm256_shuffle_epi32(po0, 0xB1), 0xAA);
+    __m256i hi0 = _mm256_blend_epi32(_mm256_shuffle_epi32(pe0, 0xB1), po0, 0xAA);
+    __m256i lo1 = _mm256_blend_epi32(pe1, _mm256_shuffle_epi32(po1, 0xB1), 0xAA);
+    __m256i hi1 = _mm256_blend_epi32(_mm256_shuffle_epi32(pe1, 0xB1), po1, 0xAA);
+    s->c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, s->c1), k0);
+    s->c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, s->c3), k1);
+    s->c1 = lo1;
+    s->c3 = lo0;
+}
+
+__attribute__((target("avx2")))
+static inline void cydrop__store8(const cydrop_state8 *s, uint32_t *words)
+{
+    /* 4x8 transpose: structure of arrays -> four words per block. */
+    __m256i t0 = _mm256_unpacklo_epi32(s->c0, s->c1);
+    __m256i t1 = _mm256_unpackhi_epi32(s->c0, s->c1);
+    __m256i t2 = _mm256_unpacklo_epi32(s->c2, s->c3);
+    __m256i t3 = _mm256_unpackhi_epi32(s->c2, s->c3);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2);   /* blocks 0 | 4 */
+    __m256i u1 = _mm256_unpackhi_epi64(t0, t2);   /* blocks 1 | 5 */
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3);   /* blocks 2 | 6 */
+    __m256i u3 = _mm256_unpackhi_epi64(t1, t3);   /* blocks 3 | 7 */
+    _mm256_storeu_si256((__m256i *)(words + 0), _mm256_permute2x128_si256(u0, u1, 0x20));
+    _mm256_storeu_si256((__m256i *)(words + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
+    _mm256_storeu_si256((__m256i *)(words + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
+    _mm256_storeu_si256((__m256i *)(words + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
 }
 
 __attribute__((target("avx2")))
 static void cydrop_philox_fill_avx2(uint32_t *words, uint64_t b0, size_t nblocks,
                                     uint64_t seed)
 {
-    const __m256i m0 = _mm256_set1_epi32((int)CYDROP_PHILOX_M0);
-    const __m256i m1 = _mm256_set1_epi32((int)CYDROP_PHILOX_M1);
-    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const uint32_t key0 = (uint32_t)seed, key1 = (uint32_t)(seed >> 32);
     size_t i = 0;
-    for (; i + 8 <= nblocks; i += 8) {
-        uint64_t b = b0 + i;
-        uint32_t lo = (uint32_t)b, hi = (uint32_t)(b >> 32);
-        __m256i c0, c1, c2, c3, h0, l0, h1, l1;
-        __m256i t0, t1, t2, t3, u0, u1, u2, u3;
-        uint32_t k0 = key0, k1 = key1;
-        int r;
-        if (lo <= 0xFFFFFFFFu - 7u) {
-            c0 = _mm256_add_epi32(_mm256_set1_epi32((int)lo), iota);
-            c1 = _mm256_set1_epi32((int)hi);
-        } else {               /* the low word wraps inside this group */
-            uint32_t a0[8], a1[8];
-            int l;
-            for (l = 0; l < 8; l++) {
-                uint64_t bl = b + (uint64_t)l;
-                a0[l] = (uint32_t)bl;
-                a1[l] = (uint32_t)(bl >> 32);
-            }
-            c0 = _mm256_loadu_si256((const __m256i *)a0);
-            c1 = _mm256_loadu_si256((const __m256i *)a1);
-        }
-        c2 = _mm256_setzero_si256();
-        c3 = _mm256_setzero_si256();
+    int g, r;
+    for (; i + 8 * CYDROP_GROUPS <= nblocks; i += 8 * CYDROP_GROUPS) {
+        cydrop_state8 s[CYDROP_GROUPS];
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        for (g = 0; g < CYDROP_GROUPS; g++)
+            cydrop__init8(&s[g], b0 + i + 8 * (uint64_t)g);
         for (r = 0; r < 10; r++) {
+            __m256i vk0, vk1;
             if (r > 0) {
                 k0 += CYDROP_PHILOX_W0;
                 k1 += CYDROP_PHILOX_W1;
             }
-            cydrop__mulhilo_avx2(c0, m0, &h0, &l0);
-            cydrop__mulhilo_avx2(c2, m1, &h1, &l1);
-            c0 = _mm256_xor_si256(_mm256_xor_si256(h1, c1), _mm256_set1_epi32((int)k0));
-            c2 = _mm256_xor_si256(_mm256_xor_si256(h0, c3), _mm256_set1_epi32((int)k1));
-            c1 = l1;
-            c3 = l0;
+            vk0 = _mm256_set1_epi32((int)k0);
+            vk1 = _mm256_set1_epi32((int)k1);
+            for (g = 0; g < CYDROP_GROUPS; g++)
+                cydrop__round8(&s[g], vk0, vk1);
         }
-        /* 4x8 transpose: structure of arrays -> four words per block. */
-        t0 = _mm256_unpacklo_epi32(c0, c1);
-        t1 = _mm256_unpackhi_epi32(c0, c1);
-        t2 = _mm256_unpacklo_epi32(c2, c3);
-        t3 = _mm256_unpackhi_epi32(c2, c3);
-        u0 = _mm256_unpacklo_epi64(t0, t2);   /* blocks 0 | 4 */
-        u1 = _mm256_unpackhi_epi64(t0, t2);   /* blocks 1 | 5 */
-        u2 = _mm256_unpacklo_epi64(t1, t3);   /* blocks 2 | 6 */
-        u3 = _mm256_unpackhi_epi64(t1, t3);   /* blocks 3 | 7 */
-        _mm256_storeu_si256((__m256i *)(words + 4 * i + 0), _mm256_permute2x128_si256(u0, u1, 0x20));
-        _mm256_storeu_si256((__m256i *)(words + 4 * i + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
-        _mm256_storeu_si256((__m256i *)(words + 4 * i + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
-        _mm256_storeu_si256((__m256i *)(words + 4 * i + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
+        for (g = 0; g < CYDROP_GROUPS; g++)
+            cydrop__store8(&s[g], words + 4 * (i + 8 * (size_t)g));
     }
     if (i < nblocks)
         cydrop_philox_fill_scalar(words + 4 * i, b0 + i, nblocks - i, seed);
 }
 
-/* ---- AVX-512: 16 blocks per step -------------------------------------- */
+/* ---- AVX-512: 16 blocks per group --------------------------------------- */
+
+typedef struct { __m512i c0, c1, c2, c3; } cydrop_state16;
 
 __attribute__((target("avx512f")))
-static inline void cydrop__mulhilo_avx512(__m512i a, __m512i m, __m512i *hi, __m512i *lo)
+static inline void cydrop__init16(cydrop_state16 *s, uint64_t b)
 {
-    __m512i pe = _mm512_mul_epu32(a, m);
-    __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-    *lo = _mm512_mask_blend_epi32((__mmask16)0xAAAA, pe, _mm512_slli_epi64(po, 32));
-    *hi = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(pe, 32), po);
+    uint32_t lo = (uint32_t)b, hi = (uint32_t)(b >> 32);
+    if (lo <= 0xFFFFFFFFu - 15u) {
+        s->c0 = _mm512_add_epi32(_mm512_set1_epi32((int)lo),
+                                 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7,
+                                                   8, 9, 10, 11, 12, 13, 14, 15));
+        s->c1 = _mm512_set1_epi32((int)hi);
+    } else {
+        uint32_t a0[16], a1[16];
+        int l;
+        for (l = 0; l < 16; l++) {
+            uint64_t bl = b + (uint64_t)l;
+            a0[l] = (uint32_t)bl;
+            a1[l] = (uint32_t)(bl >> 32);
+        }
+        s->c0 = _mm512_loadu_si512((const void *)a0);
+        s->c1 = _mm512_loadu_si512((const void *)a1);
+    }
+    s->c2 = _mm512_setzero_si512();
+    s->c3 = _mm512_setzero_si512();
+}
+
+__attribute__((target("avx512f")))
+static inline void cydrop__round16(cydrop_state16 *s, __m512i k0, __m512i k1)
+{
+    const __m512i m0 = _mm512_set1_epi32((int)CYDROP_PHILOX_M0);
+    const __m512i m1 = _mm512_set1_epi32((int)CYDROP_PHILOX_M1);
+    const __mmask16 odd = (__mmask16)0xAAAA, even = (__mmask16)0x5555;
+    /* even lanes multiply in place, odd lanes after a pair swap; low and high
+     * halves are put back with masked swaps (shuffle port, not the shifter,
+     * which shares the multiplier's port) */
+    __m512i pe0 = _mm512_mul_epu32(s->c0, m0);
+    __m512i po0 = _mm512_mul_epu32(_mm512_shuffle_epi32(s->c0, _MM_PERM_CDAB), m0);
+    __m512i pe1 = _mm512_mul_epu32(s->c2, m1);
+    __m512i po1 = _mm512_mul_epu32(_mm512_shuffle_epi32(s->c2, _MM_PERM_CDAB), m1);
+    __m512i lo0 = _mm512_mask_shuffle_epi32(pe0, odd, po0, _MM_PERM_CDAB);
+    __m512i hi0 = _mm512_mask_shuffle_epi32(po0, even, pe0, _MM_PERM_CDAB);
+    __m512i lo1 = _mm512_mask_shuffle_epi32(pe1, odd, po1, _MM_PERM_CDAB);
+    __m512i hi1 = _mm512_mask_shuffle_epi32(po1, even, pe1, _MM_PERM_CDAB);
+    /* c0' = hi1 ^ c1 ^ k0, c2' = hi0 ^ c3 ^ k1: one vpternlogd each (0x96 = a^b^c) */
+    s->c0 = _mm512_ternarylogic_epi32(hi1, s->c1, k0, 0x96);
+    s->c2 = _mm512_ternarylogic_epi32(hi0, s->c3, k1, 0x96);
+    s->c1 = lo1;
+    s->c3 = lo0;
+}
+
+__attribute__((target("avx512f")))
+static inline void cydrop__store16(const cydrop_state16 *s, uint32_t *words)
+{
+    __m512i t0 = _mm512_unpacklo_epi32(s->c0, s->c1);
+    __m512i t1 = _mm512_unpackhi_epi32(s->c0, s->c1);
+    __m512i t2 = _mm512_unpacklo_epi32(s->c2, s->c3);
+    __m512i t3 = _mm512_unpackhi_epi32(s->c2, s->c3);
+    __m512i u0 = _mm512_unpacklo_epi64(t0, t2);   /* blocks 0 | 4 | 8 | 12 */
+    __m512i u1 = _mm512_unpackhi_epi64(t0, t2);   /* blocks 1 | 5 | 9 | 13 */
+    __m512i u2 = _mm512_unpacklo_epi64(t1, t3);   /* blocks 2 | 6 | 10 | 14 */
+    __m512i u3 = _mm512_unpackhi_epi64(t1, t3);   /* blocks 3 | 7 | 11 | 15 */
+    __m512i v0 = _mm512_shuffle_i32x4(u0, u1, 0x44);  /* 0 4 1 5 */
+    __m512i v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);  /* 2 6 3 7 */
+    __m512i v2 = _mm512_shuffle_i32x4(u0, u1, 0xEE);  /* 8 12 9 13 */
+    __m512i v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);  /* 10 14 11 15 */
+    _mm512_storeu_si512((void *)(words + 0), _mm512_shuffle_i32x4(v0, v1, 0x88));
+    _mm512_storeu_si512((void *)(words + 16), _mm512_shuffle_i32x4(v0, v1, 0xDD));
+    _mm512_storeu_si512((void *)(words + 32), _mm512_shuffle_i32x4(v2, v3, 0x88));
+    _mm512_storeu_si512((void *)(words + 48), _mm512_shuffle_i32x4(v2, v3, 0xDD));
 }
 
 __attribute__((target("avx512f")))
 static void cydrop_philox_fill_avx512(uint32_t *words, uint64_t b0, size_t nblocks,
                                       uint64_t seed)
 {
-    const __m512i m0 = _mm512_set1_epi32((int)CYDROP_PHILOX_M0);
-    const __m512i m1 = _mm512_set1_epi32((int)CYDROP_PHILOX_M1);
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7,
-                                           8, 9, 10, 11, 12, 13, 14, 15);
-    const uint32_t key0 = (uint32_t)seed, key1 = (uint32_t)(seed >> 32);
     size_t i = 0;
-    for (; i + 16 <= nblocks; i += 16) {
-        uint64_t b = b0 + i;
-        uint32_t lo = (uint32_t)b, hi = (uint32_t)(b >> 32);
-        __m512i c0, c1, c2, c3, h0, l0, h1, l1;
-        __m512i t0, t1, t2, t3, u0, u1, u2, u3, v0, v1, v2, v3;
-        uint32_t k0 = key0, k1 = key1;
-        int r;
-        if (lo <= 0xFFFFFFFFu - 15u) {
-            c0 = _mm512_add_epi32(_mm512_set1_epi32((int)lo), iota);
-            c1 = _mm512_set1_epi32((int)hi);
-        } else {
-            uint32_t a0[16], a1[16];
-            int l;
-            for (l = 0; l < 16; l++) {
-                uint64_t bl = b + (uint64_t)l;
-                a0[l] = (uint32_t)bl;
-                a1[l] = (uint32_t)(bl >> 32);
+    int g, r;
+    for (; i + 16 * CYDROP_GROUPS <= nblocks; i += 16 * CYDROP_GROUPS) {
+        cydrop_state16 s[CYDROP_GROUPS];
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        for (g = 0; g < CYDROP_GROUPS; g++)
+            cydrop__init16(&s[g], b0 + i + 16 * (uint64_t)g);
+        for (r = 0; r < 10; r++) {
+            __m512i vk0, vk1;
+            if (r > 0) {
+                k0 += CYDROP_PHILOX_W0;
+                k1 += CYDROP_PHILOX_W1;
             }
-            c0 = _mm512_loadu_si512((const void *)a0);
-            c1 = _mm512_loadu_si512((const void *)a1);
+            vk0 = _mm512_set1_epi32((int)k0);
+            vk1 = _mm512_set1_epi32((int)k1);
+            for (g = 0; g < CYDROP_GROUPS; g++)
+                cydrop__round16(&s[g], vk0, vk1);
         }
-        c2 = _mm512_setzero_si512();
-        c3 = _mm512_setzero_si512();
+        for (g = 0; g < CYDROP_GROUPS; g++)
+            cydrop__store16(&s[g], words + 4 * (i + 16 * (size_t)g));
+    }
+    for (; i + 16 <= nblocks; i += 16) {
+        cydrop_state16 s;
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        cydrop__init16(&s, b0 + i);
         for (r = 0; r < 10; r++) {
             if (r > 0) {
                 k0 += CYDROP_PHILOX_W0;
                 k1 += CYDROP_PHILOX_W1;
             }
-            cydrop__mulhilo_avx512(c0, m0, &h0, &l0);
-            cydrop__mulhilo_avx512(c2, m1, &h1, &l1);
-            c0 = _mm512_xor_si512(_mm512_xor_si512(h1, c1), _mm512_set1_epi32((int)k0));
-            c2 = _mm512_xor_si512(_mm512_xor_si512(h0, c3), _mm512_set1_epi32((int)k1));
-            c1 = l1;
-            c3 = l0;
+            cydrop__round16(&s, _mm512_set1_epi32((int)k0), _mm512_set1_epi32((int)k1));
         }
-        t0 = _mm512_unpacklo_epi32(c0, c1);
-        t1 = _mm512_unpackhi_epi32(c0, c1);
-        t2 = _mm512_unpacklo_epi32(c2, c3);
-        t3 = _mm512_unpackhi_epi32(c2, c3);
-        u0 = _mm512_unpacklo_epi64(t0, t2);   /* blocks 0 | 4 | 8 | 12 */
-        u1 = _mm512_unpackhi_epi64(t0, t2);   /* blocks 1 | 5 | 9 | 13 */
-        u2 = _mm512_unpacklo_epi64(t1, t3);   /* blocks 2 | 6 | 10 | 14 */
-        u3 = _mm512_unpackhi_epi64(t1, t3);   /* blocks 3 | 7 | 11 | 15 */
-        v0 = _mm512_shuffle_i32x4(u0, u1, 0x44);  /* 0 4 1 5 */
-        v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);  /* 2 6 3 7 */
-        v2 = _mm512_shuffle_i32x4(u0, u1, 0xEE);  /* 8 12 9 13 */
-        v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);  /* 10 14 11 15 */
-        _mm512_storeu_si512((void *)(words + 4 * i + 0), _mm512_shuffle_i32x4(v0, v1, 0x88));
-        _mm512_storeu_si512((void *)(words + 4 * i + 16), _mm512_shuffle_i32x4(v0, v1, 0xDD));
-        _mm512_storeu_si512((void *)(words + 4 * i + 32), _mm512_shuffle_i32x4(v2, v3, 0x88));
-        _mm512_storeu_si512((void *)(words + 4 * i + 48), _mm512_shuffle_i32x4(v2, v3, 0xDD));
+        cydrop__store16(&s, words + 4 * i);
     }
     if (i < nblocks)
         cydrop_philox_fill_scalar(words + 4 * i, b0 + i, nblocks - i, seed);
