@@ -119,18 +119,15 @@ def _check_mask(mask, x):
 
 
 def _result_buffer(x, inplace, out):
-    """Where the result goes, and whether it must be copied there afterwards
-    (``out`` overlapping ``x`` other than exactly)."""
+    """Where the result goes, and where it must be copied afterwards (only
+    when ``out`` overlaps ``x`` other than element for element)."""
     if inplace:
         return x, None
     if out is None:
         return np.empty_like(x), None
-    if out is x or (out.__array_interface__["data"][0] == x.__array_interface__["data"][0]
-                    and out.strides == x.strides):
+    if out is x or _kernels.overlap(out, x) != 2:
         return out, None
-    if np.may_share_memory(out, x):
-        return np.empty_like(x), out
-    return out, None
+    return np.empty_like(x), out
 
 
 # ---------------------------------------------------------------------------

@@ -452,3 +452,46 @@ SOURCE_BITS = SRC_BITS
 
 if os.environ.get("CYDROP_SIMD"):
     set_impl(os.environ["CYDROP_SIMD"])
+
+
+cdef inline void _extent(cnp.ndarray a, char **lo, char **hi):
+    """First and one-past-last byte an array's elements touch."""
+    cdef int d
+    cdef char *p = <char *>cnp.PyArray_DATA(a)
+    cdef Py_ssize_t low = 0, high = cnp.PyArray_ITEMSIZE(a), step
+    for d in range(cnp.PyArray_NDIM(a)):
+        if cnp.PyArray_DIMS(a)[d] == 0:
+            lo[0] = p
+            hi[0] = p
+            return
+        step = (cnp.PyArray_DIMS(a)[d] - 1) * cnp.PyArray_STRIDES(a)[d]
+        if step < 0:
+            low += step
+        else:
+            high += step
+    lo[0] = p + low
+    hi[0] = p + high
+
+
+def overlap(cnp.ndarray a, cnp.ndarray b):
+    """0 if ``a`` and ``b`` touch disjoint memory, 1 if they are the same
+    elements in the same layout (safe for an elementwise kernel), 2 if they
+    may overlap otherwise (bounds only, as ``np.may_share_memory``)."""
+    cdef char *alo
+    cdef char *ahi
+    cdef char *blo
+    cdef char *bhi
+    cdef int d
+    _extent(a, &alo, &ahi)
+    _extent(b, &blo, &bhi)
+    if ahi <= blo or bhi <= alo:
+        return 0
+    if (cnp.PyArray_DATA(a) == cnp.PyArray_DATA(b) and cnp.PyArray_NDIM(a) == cnp.PyArray_NDIM(b)
+            and cnp.PyArray_ITEMSIZE(a) == cnp.PyArray_ITEMSIZE(b)):
+        for d in range(cnp.PyArray_NDIM(a)):
+            if (cnp.PyArray_DIMS(a)[d] != cnp.PyArray_DIMS(b)[d]
+                    or (cnp.PyArray_DIMS(a)[d] > 1
+                        and cnp.PyArray_STRIDES(a)[d] != cnp.PyArray_STRIDES(b)[d])):
+                return 2
+        return 1
+    return 2
