@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numbers
 import operator
-import threading
 
 import numpy as np
 
@@ -30,7 +29,6 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _BOOL = np.dtype(bool)
 _UINT8 = np.dtype(np.uint8)
 _U64 = 1 << 64
-_RETURN_MASK = (False, True, "bool", "bits")
 
 
 # ---------------------------------------------------------------------------
@@ -54,6 +52,8 @@ def _threshold(p):
 
 
 def _check_u64(value, name):
+    if type(value) is int and 0 <= value < _U64:   # the common case, fast
+        return value
     try:
         v = operator.index(value)
     except TypeError:
@@ -135,29 +135,6 @@ def _result_buffer(x, inplace, out):
 # generator: seeded from the OS, advanced by every call).
 
 
-class _DefaultStream:
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.seed(None)
-
-    def seed(self, seed):
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy) % _U64
-        with self._lock:
-            self._seed = _check_u64(seed, "seed")
-            self._offset = 0
-
-    def take(self, n):
-        """Reserve ``n`` words (rounded up to whole blocks) of the stream."""
-        with self._lock:
-            offset = self._offset
-            self._offset = (offset + ((n + 3) & ~3)) % _U64
-            return self._seed, offset
-
-
-_default_stream = _DefaultStream()
-
-
 def manual_seed(seed):
     """Seed the stream that ``dropout`` uses when given neither ``seed`` nor
     ``rng`` (as ``torch.manual_seed`` does for torch's default generator).
@@ -166,14 +143,20 @@ def manual_seed(seed):
     ----------
     seed : int or None
         In [0, 2**64); None draws one from the operating system.  The stream
-        position restarts at 0.
+        position restarts at 0; each call without a seed then takes the next
+        ``x.size`` words (rounded up to a multiple of 4).
     """
-    _default_stream.seed(seed)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy) % _U64
+    _kernels.default_stream_reset(_check_u64(seed, "seed"))
 
 
 def initial_seed():
     """The seed of the default stream (see `manual_seed`)."""
-    return _default_stream._seed
+    return _kernels.default_stream_state()[0]
+
+
+manual_seed(None)
 
 
 def seed_from_rng(rng):
@@ -199,7 +182,7 @@ def _resolve_stream(seed, offset, rng, n):
     if offset:
         raise ValueError("offset= needs seed= (or rng=): the default stream "
                          "keeps its own position")
-    return _default_stream.take(n)
+    return _kernels.default_stream_take(n)
 
 
 # ---------------------------------------------------------------------------
@@ -287,9 +270,14 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     p = _check_p(p)
     x = _check_float_array(x, "x", inplace)
     out = _check_out(out, x, inplace)
-    if return_mask not in _RETURN_MASK or type(return_mask) not in (bool, str):
+    if return_mask is False:
+        kind = None
+    elif return_mask is True or return_mask == "bool":
+        kind = "bool"
+    elif return_mask == "bits":
+        kind = "bits"
+    else:
         raise ValueError(f"return_mask must be False, True, 'bool' or 'bits', got {return_mask!r}")
-    kind = "bits" if return_mask == "bits" else ("bool" if return_mask else None)
     packed = False
     if mask is not None:
         mask, packed = _check_mask(mask, x)

@@ -49,8 +49,10 @@ cdef enum:
     SRC_BOOL = 1
     SRC_BITS = 2
 
-# Below this many work items the kernels stay on the calling thread.
-cdef Py_ssize_t _parallel_min_chunks = 64
+# Below this many work items (8 x 2048 = 16384 elements) the kernels stay on
+# the calling thread: measured on 2 cores, a second thread pays off from about
+# 4-8 items (waking it costs a few microseconds), see the README.
+cdef Py_ssize_t _parallel_min_chunks = 8
 
 IMPLS = {"scalar": CYDROP_IMPL_SCALAR, "avx2": CYDROP_IMPL_AVX2, "avx512": CYDROP_IMPL_AVX512}
 cdef int _impl = cydrop_best_impl()
@@ -85,47 +87,29 @@ cdef struct Plan:
 
 cdef inline void _seg_apply(const floating *x, Py_ssize_t xs,   # IN
                             floating *o, Py_ssize_t os,         # OUT (may be x)
-                            const uint8_t *keep,                # IN, contiguous
+                            const uint8_t *keep, Py_ssize_t ks, # IN
                             Py_ssize_t r, floating scale) noexcept nogil:
+    """o = keep ? x * scale : 0 from keep flags (byte stride ks)."""
     cdef Py_ssize_t k
     cdef floating v
     # The load and multiply are unconditional so that the compiler turns the
     # choice into a branch-free select (a branch on a random mask mispredicts
     # half the time) and vectorizes the contiguous loop.
-    if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating):
+    if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating) and ks == 1:
         for k in range(r):
             v = x[k] * scale
             o[k] = v if keep[k] else 0
     else:
         for k in range(r):
             v = (<const floating *>(<const char *>x + k * xs))[0] * scale
-            (<floating *>(<char *>o + k * os))[0] = v if keep[k] else 0
-
-
-cdef inline void _seg_apply_any(const floating *x, Py_ssize_t xs, floating *o, Py_ssize_t os,
-                                const uint8_t *keep, Py_ssize_t r, floating scale) noexcept nogil:
-    # Same loop; the in-place call lets the compiler see one pointer and
-    # vectorize without a run-time overlap check.
-    if <const floating *>o == x:
-        _seg_apply(x, xs, <floating *>x, xs, keep, r, scale)
-    else:
-        _seg_apply(x, xs, o, os, keep, r, scale)
-
-
-cdef inline void _seg_apply_words_any(const floating *x, Py_ssize_t xs, floating *o,
-                                      Py_ssize_t os, const uint32_t *w, uint32_t thr,
-                                      Py_ssize_t r, floating scale) noexcept nogil:
-    if <const floating *>o == x:
-        _seg_apply_words(x, xs, <floating *>x, xs, w, thr, r, scale)
-    else:
-        _seg_apply_words(x, xs, o, os, w, thr, r, scale)
+            (<floating *>(<char *>o + k * os))[0] = v if keep[k * ks] else 0
 
 
 cdef inline void _seg_apply_words(const floating *x, Py_ssize_t xs,   # IN
                                   floating *o, Py_ssize_t os,         # OUT (may be x)
                                   const uint32_t *w, uint32_t thr,    # IN, contiguous
                                   Py_ssize_t r, floating scale) noexcept nogil:
-    # The fused forward's loop: the keep test on the stream word inline.
+    """The fused forward: o = (w >= thr) ? x * scale : 0, the keep test inline."""
     cdef Py_ssize_t k
     cdef floating v
     if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating):
@@ -136,13 +120,6 @@ cdef inline void _seg_apply_words(const floating *x, Py_ssize_t xs,   # IN
         for k in range(r):
             v = (<const floating *>(<const char *>x + k * xs))[0] * scale
             (<floating *>(<char *>o + k * os))[0] = v if w[k] >= thr else 0
-
-
-cdef inline void _seg_gather(const char *m, Py_ssize_t ms, uint8_t *keep,
-                             Py_ssize_t r) noexcept nogil:
-    cdef Py_ssize_t k
-    for k in range(r):
-        keep[k] = (<const uint8_t *>(m + k * ms))[0] != 0
 
 
 cdef inline void _seg_scatter(char *m, Py_ssize_t ms, const uint8_t *keep,
@@ -156,19 +133,23 @@ cdef inline void _seg_scatter(char *m, Py_ssize_t ms, const uint8_t *keep,
 # One work item
 
 cdef enum:
-    OP_GATHER = 0
-    OP_SCATTER = 1
-    OP_APPLY = 2        # from keep flags
-    OP_APPLY_WORDS = 3  # from stream words (the fused forward)
+    OP_SCATTER = 1      # keep flags into the bool mask array
+    OP_APPLY = 2        # x * scale where the keep flags say
+    OP_APPLY_MASK = 3   # x * scale where the bool mask array says
+    OP_APPLY_WORDS = 4  # x * scale where the stream words say (fused forward)
 
 
-cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8_t *keep,
+cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, const uint8_t *keep,
                 const uint32_t *words, int op, floating scale) noexcept nogil:
-    """Run one segment loop over positions [start, end) in C order."""
+    """Run one segment loop over positions [start, end) in C order; ``keep``
+    and ``words`` are indexed from ``start``."""
     cdef Py_ssize_t idx[MAXDIM]
     cdef int last = pl.ndim - 1
     cdef int d
-    cdef Py_ssize_t rem = start, pos = start, r, xoff, ooff, moff
+    cdef Py_ssize_t rem = start, pos = start, r, xoff, ooff, moff, j
+    cdef bint inplace = pl.x == pl.o
+    cdef const floating *xp
+    cdef floating *op_
     for d in range(last, -1, -1):
         idx[d] = rem % pl.shape[d]
         rem = rem // pl.shape[d]
@@ -183,18 +164,32 @@ cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8_t *keep,
         r = pl.shape[last] - idx[last]
         if r > end - pos:
             r = end - pos
-        if op == OP_GATHER:
-            _seg_gather(pl.m + moff, pl.ms[last], keep + (pos - start), r)
-        elif op == OP_SCATTER:
-            _seg_scatter(pl.m + moff, pl.ms[last], keep + (pos - start), r)
+        j = pos - start
+        xp = <const floating *>(pl.x + xoff)
+        op_ = <floating *>(pl.o + ooff)
+        # in place: the same loop, called with one pointer so that the
+        # compiler vectorizes it without a run-time overlap check
+        if op == OP_SCATTER:
+            _seg_scatter(pl.m + moff, pl.ms[last], keep + j, r)
         elif op == OP_APPLY_WORDS:
-            _seg_apply_words_any(<const floating *>(pl.x + xoff), pl.xs[last],
-                                 <floating *>(pl.o + ooff), pl.os[last],
-                                 words + (pos - start), pl.thr, r, scale)
+            if inplace:
+                _seg_apply_words(xp, pl.xs[last], <floating *>xp, pl.xs[last],
+                                 words + j, pl.thr, r, scale)
+            else:
+                _seg_apply_words(xp, pl.xs[last], op_, pl.os[last],
+                                 words + j, pl.thr, r, scale)
+        elif op == OP_APPLY_MASK:
+            if inplace:
+                _seg_apply(xp, pl.xs[last], <floating *>xp, pl.xs[last],
+                           <const uint8_t *>(pl.m + moff), pl.ms[last], r, scale)
+            else:
+                _seg_apply(xp, pl.xs[last], op_, pl.os[last],
+                           <const uint8_t *>(pl.m + moff), pl.ms[last], r, scale)
         else:
-            _seg_apply_any(<const floating *>(pl.x + xoff), pl.xs[last],
-                           <floating *>(pl.o + ooff), pl.os[last],
-                           keep + (pos - start), r, scale)
+            if inplace:
+                _seg_apply(xp, pl.xs[last], <floating *>xp, pl.xs[last], keep + j, 1, r, scale)
+            else:
+                _seg_apply(xp, pl.xs[last], op_, pl.os[last], keep + j, 1, r, scale)
         pos += r
         idx[last] += r
         d = last
@@ -213,10 +208,11 @@ cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
     cdef const uint32_t *w = NULL
     cdef uint32_t thr = pl.thr
     cdef const uint8_t *bits_in
-    cdef bint need_keep = pl.src != SRC_STREAM or pl.write_bits or pl.write_mask
+    cdef bint need_keep = pl.src == SRC_BITS or pl.write_bits or pl.write_mask
+    cdef int op
 
     # 1. keep flags: stream words (tested inline by the fused loop when no
-    #    mask is written) or flags from a given mask
+    #    mask is written) or unpacked bits; a bool mask is read where it is
     if pl.src == SRC_STREAM:
         first = pl.phase + <uint64_t>start
         pl.fill(words, pl.block0 + (first >> 2),
@@ -230,10 +226,8 @@ cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
         bits_in = pl.bits + (start >> 3)      # start is a multiple of 8
         for k in range(0, cnt, 8):
             cydrop_unpack8(bits_in[k >> 3], keep + k)
-    else:
-        _walk(pl, start, end, keep, w, OP_GATHER, scale)
 
-    # 2. the mask, when asked for
+    # 2. the mask, when asked for (drawn from the stream)
     if pl.write_bits:
         for k in range(cnt, (cnt + 7) & ~7):   # zero padding after the last element
             keep[k] = 0
@@ -244,7 +238,13 @@ cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
 
     # 3. the masked scaling
     if pl.x != NULL:
-        _walk(pl, start, end, keep, w, OP_APPLY if need_keep else OP_APPLY_WORDS, scale)
+        if pl.src == SRC_BOOL:
+            op = OP_APPLY_MASK
+        elif need_keep:
+            op = OP_APPLY
+        else:
+            op = OP_APPLY_WORDS
+        _walk(pl, start, end, keep, w, op, scale)
 
 
 cdef void _drive(const Plan *pl, floating scale, int nthreads) noexcept nogil:
@@ -495,3 +495,33 @@ def overlap(cnp.ndarray a, cnp.ndarray b):
                 return 2
         return 1
     return 2
+
+
+# ---------------------------------------------------------------------------
+# The default stream (used when dropout gets no seed): a key and a position.
+# These functions hold the GIL and never release it, so each call is atomic
+# with respect to other Python threads: no lock needed.
+
+cdef uint64_t _default_seed = 0
+cdef uint64_t _default_offset = 0
+
+
+def default_stream_reset(uint64_t seed):
+    """Key the default stream with ``seed`` and restart it at position 0."""
+    global _default_seed, _default_offset
+    _default_seed = seed
+    _default_offset = 0
+
+
+def default_stream_take(Py_ssize_t n):
+    """``(seed, offset)`` for a call on ``n`` elements; the position advances by
+    ``n`` rounded up to whole 4-word blocks (wrapping modulo 2**64)."""
+    global _default_offset
+    cdef uint64_t offset = _default_offset
+    _default_offset = offset + ((<uint64_t>n + 3) & ~(<uint64_t>3))
+    return (_default_seed, offset)
+
+
+def default_stream_state():
+    """``(seed, offset)`` of the default stream, without advancing it."""
+    return (_default_seed, _default_offset)

@@ -1,0 +1,1 @@
+"""airspeed velocity benchmarks for cydrop (run from ``asv_bench/``)."""

@@ -1,0 +1,99 @@
+"""Forward dropout: the fused kernel (mask drawn from the Philox stream), in
+place, and the masked scaling with a given mask; each beside its NumPy
+reference and the ``np.copyto`` floor (one read and one write of the array)."""
+import numpy as np
+
+import cydrop
+
+from .common import (DTYPES, PS, SIZES, buffer, data, fresh_copy, import_torch,
+                     keep_mask, packed_mask)
+
+
+class Forward:
+    """``cydrop.dropout(x, p)``: a fresh mask from the default stream per call."""
+    params = [DTYPES, SIZES, PS]
+    param_names = ["dtype", "size", "p"]
+
+    def setup(self, dtype, size, p):
+        self.x = data(dtype, size)
+        self.out = buffer(dtype, size)
+
+    def time_dropout(self, dtype, size, p):
+        cydrop.dropout(self.x, p)
+
+    def time_dropout_out(self, dtype, size, p):
+        cydrop.dropout(self.x, p, out=self.out)
+
+    def time_numpy_reference(self, dtype, size, p):
+        x = self.x
+        x * (np.random.rand(*x.shape) > p) / (1 - p)
+
+    def time_copyto(self, dtype, size, p):
+        np.copyto(self.out, self.x)
+
+
+class InPlace:
+    """``cydrop.dropout(x, p, inplace=True)``; ``x`` is refreshed in setup."""
+    params = [DTYPES, SIZES, PS]
+    param_names = ["dtype", "size", "p"]
+
+    def setup(self, dtype, size, p):
+        self.x = fresh_copy(dtype, size)
+        self.src = data(dtype, size)
+
+    def time_dropout_inplace(self, dtype, size, p):
+        cydrop.dropout(self.x, p, inplace=True)
+
+    def time_numpy_reference_inplace(self, dtype, size, p):
+        x = self.x
+        x *= (np.random.rand(*x.shape) > p) / (1 - p)
+
+    def time_copyto(self, dtype, size, p):
+        np.copyto(self.x, self.src)
+
+
+class Masked:
+    """Masked scaling: ``cydrop.dropout(x, p, mask=m)`` with a bool mask or
+    packed bits (the seed articles' manual mask)."""
+    params = [DTYPES, SIZES, PS]
+    param_names = ["dtype", "size", "p"]
+
+    def setup(self, dtype, size, p):
+        self.x = data(dtype, size)
+        self.mask = keep_mask(size, p)
+        self.bits = packed_mask(size, p)
+        self.out = buffer(dtype, size)
+
+    def time_mask_bool(self, dtype, size, p):
+        cydrop.dropout(self.x, p, mask=self.mask)
+
+    def time_mask_bits(self, dtype, size, p):
+        cydrop.dropout(self.x, p, mask=self.bits)
+
+    def time_mask_bool_out(self, dtype, size, p):
+        cydrop.dropout(self.x, p, mask=self.mask, out=self.out)
+
+    def time_numpy_masked(self, dtype, size, p):
+        self.x * self.mask / (1 - p)
+
+    def time_copyto(self, dtype, size, p):
+        np.copyto(self.out, self.x)
+
+
+class TorchForward:
+    """torch's CPU dropout with the same thread count, as a peer of `Forward`
+    (skipped where torch is not importable).
+
+    A small grid on purpose: each (method, parameters) runs in its own
+    process, and each pays torch's import (~2.5 s)."""
+    params = [DTYPES, [2**20, 2**24], [0.5]]
+    param_names = ["dtype", "size", "p"]
+
+    def setup(self, dtype, size, p):
+        torch = import_torch()
+        torch.set_num_threads(cydrop.get_num_threads())
+        self.F = torch.nn.functional
+        self.t = torch.from_numpy(fresh_copy(dtype, size))
+
+    def time_torch_dropout(self, dtype, size, p):
+        self.F.dropout(self.t, p, training=True)

@@ -1,0 +1,122 @@
+"""Parameters, data and helpers shared by the cydrop benchmarks.
+
+Data comes from a fixed-seed ``numpy.random.default_rng`` and is cached per
+process: asv forks one process per (benchmark, parameters) and, since
+asv_runner 0.3, re-runs ``setup`` before every timed sample, so the cache keeps
+the 2**24-element cases from spending their time generating inputs.  Cached
+arrays are never written to; benchmarks that write in place refresh a private
+work buffer in ``setup``.
+
+Nothing heavy happens at import time: asv imports every benchmark module in
+the server it forks from, and whatever is resident there counts in every
+``peakmem_`` result.  That is also why torch is imported only inside the
+``setup`` of the torch peer benchmarks.
+"""
+import functools
+import statistics
+import timeit
+
+import numpy as np
+
+try:  # asv >= 0.6
+    from asv_runner.benchmarks.mark import SkipNotImplemented
+except ImportError:  # pragma: no cover - older asv: plain NotImplementedError skips too
+    SkipNotImplemented = NotImplementedError
+
+DTYPES = ["float32", "float64"]
+SIZES = [2**10, 2**16, 2**20, 2**24]
+PS = [0.1, 0.5]
+
+SEED = 20260522          # default_rng seed of every input
+STREAM_SEED = 0x5EED     # Philox key where a benchmark fixes the stream
+_BLOCK = 2**16           # distinct random values per input (see `data`)
+
+
+def _read_only(a):
+    a.flags.writeable = False  # shared by every setup of the process: never written
+    return a
+
+
+def generate(dtype, size, which=0):
+    """A new float array of ``size`` elements, ``which`` picking an
+    independent one.
+
+    The kernels' speed does not depend on the values (no data-dependent
+    branches), so a block of ``2**16`` fixed-seed normal draws is repeated to
+    fill large sizes: setup at 2**24 costs a memory copy, not 16M draws.
+    """
+    rng = np.random.default_rng([SEED, which])
+    block = rng.standard_normal(min(size, _BLOCK), dtype=np.dtype(dtype))
+    return np.resize(block, size)
+
+
+@functools.lru_cache(maxsize=None)
+def data(dtype, size, which=0):
+    """`generate`, cached and read-only (for benchmarks that only read it)."""
+    return _read_only(generate(dtype, size, which))
+
+
+@functools.lru_cache(maxsize=None)
+def keep_mask(size, p, which=0):
+    """A bool keep-mask of ``size`` elements kept with probability ~``1 - p``
+    (a random byte >= round(256 p); independent bits, no repetition)."""
+    rng = np.random.default_rng([SEED, 1000 + which])
+    return _read_only(np.frombuffer(rng.bytes(size), dtype=np.uint8) >= round(256 * p))
+
+
+@functools.lru_cache(maxsize=None)
+def packed_mask(size, p, which=0):
+    """`keep_mask` packed one bit per element (cydrop's "bits" layout)."""
+    return _read_only(np.packbits(keep_mask(size, p, which), bitorder="little"))
+
+
+@functools.lru_cache(maxsize=None)
+def buffer(dtype, size, which=0):
+    """A preallocated output buffer, written once so its pages are mapped."""
+    out = np.empty(size, dtype=np.dtype(dtype))
+    out.fill(0)
+    return out
+
+
+def fresh_copy(dtype, size, which=0):
+    """A writeable work buffer holding ``data(dtype, size, which)`` again."""
+    work = buffer(dtype, size, 100 + which)
+    np.copyto(work, data(dtype, size, which))
+    return work
+
+
+def import_torch():
+    """torch, or skip the benchmark (asv reports it as skipped, not failed)."""
+    try:
+        import torch
+    except Exception as exc:  # ImportError, or a broken install (OSError)
+        raise SkipNotImplemented(f"torch is not importable: {exc!r}") from None
+    return torch
+
+
+def _per_call(timer, number):
+    return timer.timeit(number) / number
+
+
+def _calibrate(timer, min_time):
+    """Calls per sample so that one sample lasts at least ``min_time``."""
+    number = 1
+    while True:
+        t = timer.timeit(number)
+        if t >= min_time or number >= 1 << 20:
+            return number
+        number = max(number * 2, int(number * 1.2 * min_time / max(t, 1e-9)))
+
+
+def median_ratio(func, reference, repeat=7, min_time=2e-3):
+    """``median(time of func) / median(time of reference)`` measured side by
+    side in this process: samples alternate between the two, each sample
+    lasting at least ``min_time``, so drifts of a noisy machine hit both."""
+    tf, tr = timeit.Timer(func), timeit.Timer(reference)
+    func(), reference()  # warm caches and lazy allocations
+    nf, nr = _calibrate(tf, min_time), _calibrate(tr, min_time)
+    sf, sr = [], []
+    for _ in range(repeat):
+        sf.append(_per_call(tf, nf))
+        sr.append(_per_call(tr, nr))
+    return statistics.median(sf) / statistics.median(sr)
