@@ -252,3 +252,15 @@ def test_read_only_inplace(dtype):
         cydrop.dropout(_data(10, dtype), 0.5, out=x)
     # a read-only input is fine out of place
     assert cydrop.dropout(x, 0.5, seed=1).flags.writeable
+
+
+def test_overlap_classification():
+    from cydrop import _kernels
+    a = np.zeros(10)
+    assert _kernels.overlap(a, a) == 1
+    assert _kernels.overlap(a[:5], a[5:]) == 0
+    assert _kernels.overlap(a[:6], a[4:]) == 2
+    assert _kernels.overlap(a[::2], a[1::2]) == 2      # bounds overlap: treated as may-share
+    assert _kernels.overlap(a.reshape(2, 5), a.reshape(2, 5)) == 1
+    assert _kernels.overlap(a.reshape(2, 5), a.reshape(5, 2)) == 2
+    assert _kernels.overlap(a[:0], a) == 0
