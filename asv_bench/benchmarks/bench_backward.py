@@ -1,11 +1,12 @@
 """Backward dropout (with a stored mask, or recomputed from the stream) and the
-``Dropout`` module's forward+backward, beside their NumPy references."""
+``Dropout`` module's forward+backward, beside their NumPy references (the
+``np.copyto`` floor is ``bench_forward.Forward.time_copyto``)."""
 import numpy as np
 
 import cydrop
 
-from .common import (DTYPES, PS, SIZES, STREAM_SEED, buffer, data, fresh_copy,
-                     import_torch, keep_mask, packed_mask)
+from .common import (DTYPES, PS, SIZES, STREAM_SEED, data, fresh_copy, import_torch,
+                     keep_mask, packed_mask)
 
 
 class Backward:
@@ -18,7 +19,6 @@ class Backward:
         self.grad = data(dtype, size, 1)
         self.mask = keep_mask(size, p)
         self.bits = packed_mask(size, p)
-        self.out = buffer(dtype, size)
 
     def time_backward_bool(self, dtype, size, p):
         cydrop.dropout_backward(self.grad, self.mask, p)
@@ -32,9 +32,6 @@ class Backward:
     def time_numpy_backward(self, dtype, size, p):
         self.grad * self.mask / (1 - p)
 
-    def time_copyto(self, dtype, size, p):
-        np.copyto(self.out, self.grad)
-
 
 class Module:
     """``layer.backward(layer(x))``-style step of ``cydrop.Dropout`` for each
@@ -46,7 +43,6 @@ class Module:
     def setup(self, dtype, size, p):
         self.x = data(dtype, size)
         self.grad = data(dtype, size, 1)
-        self.out = buffer(dtype, size)
         self.layers = {s: cydrop.Dropout(p, rng=STREAM_SEED, mask_storage=s)
                        for s in ("bits", "bool", "recompute")}
 
@@ -70,9 +66,6 @@ class Module:
         mask = np.random.rand(*x.shape) > p
         x * mask / (1 - p)
         self.grad * mask / (1 - p)
-
-    def time_copyto(self, dtype, size, p):
-        np.copyto(self.out, self.x)
 
 
 class TorchBackward:

@@ -1,6 +1,6 @@
 """Figures that must not change silently: the observed keep rate, and the
 fused forward's speed as a ratio to its peers measured side by side in one
-call (a ratio survives a noisy machine; a time does not)."""
+call (a ratio cancels most of a machine's drift; a time does not)."""
 import numpy as np
 
 import cydrop
@@ -39,15 +39,24 @@ class KeepRate:
 
 
 class Ratio:
-    """``time(cydrop fused forward) / time(peer)``, medians of 7 interleaved
-    timeit samples (each >= 2 ms) taken in the same call."""
+    """``time(cydrop fused forward) / time(peer)``, both on one thread: the
+    medians of 15 interleaved timeit samples (each >= 10 ms) taken in the same
+    call.  One thread because the peers use one (``np.copyto``, NumPy) and
+    because a team of threads on a busy machine waits for its slowest member,
+    which is noise a ratio cannot cancel; the thread scaling has its own
+    benchmarks (`bench_threads`)."""
     params = [DTYPES, [2**16, 2**20, 2**24], [0.5]]
     param_names = ["dtype", "size", "p"]
     unit = "ratio"
 
     def setup(self, dtype, size, p):
+        self.saved_threads = cydrop.get_num_threads()
+        cydrop.set_num_threads(1)
         self.x = data(dtype, size)
         self.out = buffer(dtype, size)
+
+    def teardown(self, dtype, size, p):
+        cydrop.set_num_threads(self.saved_threads)
 
     def track_ratio_to_copyto(self, dtype, size, p):
         x, out = self.x, self.out
@@ -61,21 +70,26 @@ class Ratio:
 
 
 class TorchRatio:
-    """``time(cydrop.dropout) / time(torch F.dropout)`` on the CPU with the
-    same thread count, side by side in one call; skipped where torch is not
-    importable."""
-    params = [DTYPES, [2**20, 2**24], [0.5]]
-    param_names = ["dtype", "size", "p"]
+    """``time(cydrop.dropout) / time(torch F.dropout)`` on the CPU, float32,
+    both with ``threads`` threads, side by side in one call (as `Ratio`);
+    skipped where torch is not importable."""
+    params = [[1, 2], [2**20, 2**24], [0.5]]
+    param_names = ["threads", "size", "p"]
     unit = "ratio"
 
-    def setup(self, dtype, size, p):
+    def setup(self, threads, size, p):
         torch = import_torch()
-        torch.set_num_threads(cydrop.get_num_threads())
+        self.saved_threads = cydrop.get_num_threads()
+        cydrop.set_num_threads(threads)
+        torch.set_num_threads(threads)
         self.F = torch.nn.functional
-        self.x = data(dtype, size)
-        self.t = torch.from_numpy(fresh_copy(dtype, size))
+        self.x = data("float32", size)
+        self.t = torch.from_numpy(fresh_copy("float32", size))
 
-    def track_ratio_to_torch(self, dtype, size, p):
+    def teardown(self, threads, size, p):
+        cydrop.set_num_threads(self.saved_threads)
+
+    def track_ratio_to_torch(self, threads, size, p):
         x, t, F = self.x, self.t, self.F
         return median_ratio(lambda: cydrop.dropout(x, p),
                             lambda: F.dropout(t, p, training=True))

@@ -1,16 +1,17 @@
 """Parameters, data and helpers shared by the cydrop benchmarks.
 
 Data comes from a fixed-seed ``numpy.random.default_rng`` and is cached per
-process: asv forks one process per (benchmark, parameters) and, since
-asv_runner 0.3, re-runs ``setup`` before every timed sample, so the cache keeps
-the 2**24-element cases from spending their time generating inputs.  Cached
-arrays are never written to; benchmarks that write in place refresh a private
-work buffer in ``setup``.
+process: asv runs each (benchmark, parameters) in a process of its own and
+(asv_runner 0.3.2) re-runs ``setup`` before every timed sample, so the cache
+keeps the 2**24-element cases from spending their time generating inputs.
+Cached arrays are never written to; benchmarks that write in place refresh a
+private work buffer in ``setup``.
 
-Nothing heavy happens at import time: asv imports every benchmark module in
-the server it forks from, and whatever is resident there counts in every
-``peakmem_`` result.  That is also why torch is imported only inside the
-``setup`` of the torch peer benchmarks.
+Nothing heavy happens at import time: with ``"launch_method": "forkserver"``
+asv imports every benchmark module once in a server and forks from it, so
+whatever the imports leave resident counts in every ``peakmem_`` result, and
+a thread pool started there would not survive the fork.  That is also why
+torch is imported only inside the ``setup`` of the torch peer benchmarks.
 """
 import functools
 import statistics
@@ -108,7 +109,7 @@ def _calibrate(timer, min_time):
         number = max(number * 2, int(number * 1.2 * min_time / max(t, 1e-9)))
 
 
-def median_ratio(func, reference, repeat=7, min_time=2e-3):
+def median_ratio(func, reference, repeat=15, min_time=1e-2):
     """``median(time of func) / median(time of reference)`` measured side by
     side in this process: samples alternate between the two, each sample
     lasting at least ``min_time``, so drifts of a noisy machine hit both."""
