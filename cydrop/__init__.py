@@ -21,17 +21,18 @@ from .module import Dropout
 
 
 def get_num_threads():
-    """Number of threads the kernels use (OpenMP's ``omp_get_max_threads``;
-    1 in a build without OpenMP)."""
+    """Number of threads the kernels use when called from this thread
+    (1 in a build without OpenMP)."""
     return _kernels.get_num_threads()
 
 
 def set_num_threads(n):
-    """Set the number of threads the kernels use.
+    """Set the number of threads the kernels use, for the whole process.
 
-    This is OpenMP's ``omp_set_num_threads``: the same knob that
-    ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits`` turn.  Results
-    do not depend on it.
+    Without a call, the count is OpenMP's: ``OMP_NUM_THREADS`` or the number
+    of cores.  ``threadpoolctl.threadpool_limits`` (and anything else that
+    lowers OpenMP's limit in a thread) caps it further in that thread.
+    Results never depend on it.
     """
     _kernels.set_num_threads(n)
 

@@ -340,7 +340,7 @@ def run(cnp.ndarray ref, object x, object out, object mask, object bits, int src
         Rounded once to the array's dtype.
     """
     cdef Plan pl
-    cdef int nthreads = omp_get_max_threads()
+    cdef int nthreads = _effective_threads()
     _make_plan(&pl, ref, x, out, mask)
     if pl.n == 0:
         return
@@ -427,15 +427,33 @@ def set_impl(name):
     _fill = cydrop_impl_fn(_impl)
 
 
+# Set by set_num_threads for the whole process (0: not set).
+cdef int _requested_threads = 0
+
+
+cdef inline int _effective_threads() noexcept nogil:
+    """The thread count a kernel uses: ``set_num_threads``'s value for every
+    Python thread, capped by OpenMP's own limit in the calling thread (which
+    OMP_NUM_THREADS sets and threadpoolctl lowers); that limit alone when
+    ``set_num_threads`` was never called."""
+    cdef int omp = omp_get_max_threads()
+    if _requested_threads > 0 and _requested_threads < omp:
+        return _requested_threads
+    return omp
+
+
 def get_num_threads():
-    """Threads the kernels use (OpenMP's ``omp_get_max_threads``)."""
-    return omp_get_max_threads()
+    """Threads the kernels use when called from this thread."""
+    return _effective_threads()
 
 
 def set_num_threads(int n):
-    """Set the OpenMP thread count (``omp_set_num_threads``)."""
+    """Use ``n`` threads in every Python thread (OpenMP's limit for the
+    calling thread is raised to ``n`` too, so ``n`` may exceed the default)."""
+    global _requested_threads
     if n < 1:
         raise ValueError(f"number of threads must be >= 1, got {n}")
+    _requested_threads = n
     omp_set_num_threads(n)
 
 

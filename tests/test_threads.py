@@ -83,3 +83,12 @@ def test_gil_is_released(restore_threads):
     assert during.size > 100, (during.size, call)
     gaps = np.diff(np.concatenate([[t_start], during, [t_end]]))
     assert gaps.max() < 0.5 * call, (gaps.max(), call)
+
+
+def test_set_num_threads_is_process_wide(restore_threads):
+    cydrop.set_num_threads(1)
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(cydrop.get_num_threads()))
+    worker.start()
+    worker.join()
+    assert seen == [1]
