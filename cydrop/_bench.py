@@ -291,14 +291,15 @@ def _limit_threads(n: int, torch):
     process on ``n`` threads; restored afterwards.  Yields a description."""
     pools = "threadpoolctl not installed: only cydrop and torch limited"
     with contextlib.ExitStack() as stack:
+        # read before threadpoolctl lowers OpenMP's limit, restored after it
+        # has raised it back
+        stack.callback(cydrop.set_num_threads, cydrop.get_num_threads())
         try:
             from threadpoolctl import threadpool_info, threadpool_limits
         except ImportError:
             threadpool_info = None
         else:
             stack.enter_context(threadpool_limits(limits=n))
-        prev_cydrop = cydrop.get_num_threads()
-        stack.callback(cydrop.set_num_threads, prev_cydrop)
         cydrop.set_num_threads(n)
         if torch is not None:
             stack.callback(torch.set_num_threads, torch.get_num_threads())
