@@ -25,7 +25,6 @@ class OpenMPThreads:
     param_names = ["threads", "size"]
 
     def setup(self, threads, size):
-        # omp_set_num_threads is per calling thread; asv times in this one.
         self.saved_threads = cydrop.get_num_threads()
         cydrop.set_num_threads(threads)
         self.x = data(DTYPE, size)

@@ -78,8 +78,8 @@ class TorchRatio:
     unit = "ratio"
 
     def setup(self, threads, size, p):
+        self.saved_threads = cydrop.get_num_threads()   # teardown runs after a skip too
         torch = import_torch()
-        self.saved_threads = cydrop.get_num_threads()
         cydrop.set_num_threads(threads)
         torch.set_num_threads(threads)
         self.F = torch.nn.functional
