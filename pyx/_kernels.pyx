@@ -250,10 +250,13 @@ cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
 cdef void _drive(const Plan *pl, floating scale, int nthreads) noexcept nogil:
     cdef Py_ssize_t nchunks = (pl.n + CHUNK - 1) // CHUNK
     cdef Py_ssize_t c
-    if nthreads < 1:
-        nthreads = 1
-    for c in prange(nchunks, schedule="static", num_threads=nthreads,
-                    use_threads_if=nthreads > 1 and nchunks >= _parallel_min_chunks):
+    if nthreads <= 1 or nchunks < _parallel_min_chunks:
+        # serial: no OpenMP region at all (entering one, even with a team of
+        # one, costs about as much as a small array's whole kernel)
+        for c in range(nchunks):
+            _run_chunk(pl, c * CHUNK, min((c + 1) * CHUNK, pl.n), scale)
+        return
+    for c in prange(nchunks, schedule="static", num_threads=nthreads):
         _run_chunk(pl, c * CHUNK, min((c + 1) * CHUNK, pl.n), scale)
 
 
