@@ -18,7 +18,6 @@ from Cython.Build import cythonize
 
 HERE = Path(__file__).parent.resolve()
 DEBUG = os.environ.get("CYDROP_DEBUG") == "1"
-NATIVE = os.environ.get("CYDROP_NATIVE") == "1"
 NO_OPENMP = os.environ.get("CYDROP_NO_OPENMP") == "1"
 
 DIRECTIVES = {
@@ -57,7 +56,7 @@ class build_ext(_build_ext):
         # product for dropped elements too (branch-free, vectorized); no code
         # here reads floating-point exception flags.
         opt = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
-        native = ["-march=native"] if NATIVE else []
+        native = ["-march=native"] if os.environ.get("CYDROP_NATIVE") == "1" else []
         for ext in self.extensions:
             ext.extra_compile_args += opt + native + omp
             ext.extra_link_args += omp

@@ -140,6 +140,7 @@ class Workload:
     grad: np.ndarray
     mask: np.ndarray          # bool keep-mask, about 1 - p of it True
     out: np.ndarray           # preallocated result
+    words: np.ndarray         # uint32 buffer for the Philox-only rows
     inplace_buf: np.ndarray   # the in-place row works on its own copy of x
     p: float
     scale: float
@@ -156,6 +157,7 @@ def make_workload(n: int, dtype, p: float, torch=None) -> Workload:
         grad=rng.standard_normal(n, dtype=dtype),
         mask=rng.random(n) >= p,
         out=np.zeros_like(x),
+        words=np.zeros(4 * ((n + 3) // 4), dtype=np.uint32),
         inplace_buf=x.copy(),
         p=p,
         scale=1.0 / (1.0 - p),
@@ -176,6 +178,15 @@ class Impl:
     make: Callable[[Workload], Callable[[], object]]
     versus: Optional[str] = None               # a reference's cydrop counterpart
     needs_torch: bool = False
+    needs_impl: Optional[str] = None           # a Philox path this CPU must run
+
+
+def _philox_row(name: str) -> "Impl":
+    """The stream alone: n 32-bit words from one SIMD path (no array work)."""
+    return Impl(f"philox_{name}", f"philox words ({name})", "cydrop",
+                f"cydrop._kernels.fill_blocks(words, 0, seed, {name!r})",
+                lambda w: lambda: cydrop._kernels.fill_blocks(w.words, 0, w.seed, name),
+                needs_impl=name)
 
 
 # The in-place row applies dropout to the same buffer again and again: kept
@@ -214,8 +225,14 @@ IMPLS = (
          "x * mask * scale",
          lambda w: lambda: w.x * w.mask * w.scale,
          versus="masked"),
-)
+) + tuple(_philox_row(name) for name in cydrop._kernels.IMPLS)
 _BY_KEY = {impl.key: impl for impl in IMPLS}
+
+
+def _runs_here(impl: "Impl", torch) -> bool:
+    if impl.needs_torch and torch is None:
+        return False
+    return impl.needs_impl is None or cydrop._kernels.impl_supported(impl.needs_impl)
 
 
 def time_call(fn: Callable[[], object], repeat: int) -> list:
@@ -334,7 +351,7 @@ def _header(args, torch, pools) -> list:
     lines.append("  rows (one timed call; x, grad, mask, out, buf preallocated):")
     width = max(len(impl.label) for impl in IMPLS)
     for impl in IMPLS:
-        if impl.needs_torch and torch is None:
+        if not _runs_here(impl, torch):
             continue
         lines.append(f"    {impl.label:<{width}}  {impl.code}")
     return lines
@@ -505,7 +522,7 @@ def run(args: argparse.Namespace) -> int:
     torch = _import_torch()
     dtype = np.dtype(args.dtype)
     sizes = sorted(set(args.sizes))
-    impls = [impl for impl in IMPLS if torch is not None or not impl.needs_torch]
+    impls = [impl for impl in IMPLS if _runs_here(impl, torch)]
     res = Results(sizes=sizes, impls=impls)
 
     with _limit_threads(args.threads, torch) as pools:

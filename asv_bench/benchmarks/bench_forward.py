@@ -6,8 +6,8 @@ import numpy as np
 
 import cydrop
 
-from .common import (DTYPES, PS, SIZES, buffer, data, fresh_copy, import_torch,
-                     keep_mask, packed_mask)
+from .common import (DTYPES, PS, SIZES, SkipNotImplemented, buffer, data, fresh_copy,
+                     import_torch, keep_mask, packed_mask)
 
 
 class Forward:
@@ -87,3 +87,21 @@ class TorchForward:
 
     def time_torch_dropout(self, dtype, size, p):
         self.F.dropout(self.t, p, training=True)
+
+
+class Philox:
+    """The stream alone: ``n`` 32-bit words from each Philox4x32-10 path
+    (scalar, AVX2, AVX-512), skipped where the CPU lacks one."""
+    params = [["scalar", "avx2", "avx512"], [2**16, 2**20]]
+    param_names = ["impl", "size"]
+
+    def setup(self, impl, size):
+        from cydrop import _kernels
+        if not _kernels.impl_supported(impl):
+            raise SkipNotImplemented(f"{impl} is not available on this CPU")
+        self.fill = _kernels.fill_blocks
+        self.words = np.empty(size, dtype=np.uint32)
+        self.words.fill(0)  # pages mapped before timing
+
+    def time_fill(self, impl, size):
+        self.fill(self.words, 0, 0x5EED, impl)
