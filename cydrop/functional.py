@@ -201,12 +201,12 @@ def _empty_mask(shape, size, kind):
     return np.empty(shape, dtype=bool)
 
 
-def _as_kind(mask, packed, kind, size):
+def _as_kind(mask, packed, kind, shape, size):
     """A given mask in the form ``return_mask`` asks for."""
     if kind == "bits":
         return mask if packed else np.packbits(mask.ravel(), bitorder="little")
     if packed:
-        return np.unpackbits(mask, count=size, bitorder="little").view(bool)
+        return np.unpackbits(mask, count=size, bitorder="little").view(bool).reshape(shape)
     return mask
 
 
@@ -302,7 +302,7 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
         _kernels.run(x, x, res, None if packed else mask, mask if packed else None,
                      _kernels.SOURCE_BITS if packed else _kernels.SOURCE_BOOL, False, False,
                      0, 0, 0, scale)
-        ret_mask = _as_kind(mask, packed, kind, x.size) if kind else None
+        ret_mask = _as_kind(mask, packed, kind, x.shape, x.size) if kind else None
     else:
         seed, offset = _resolve_stream(seed, offset, rng, x.size)
         ret_mask = _empty_mask(x.shape, x.size, kind) if kind else None

@@ -264,3 +264,14 @@ def test_overlap_classification():
     assert _kernels.overlap(a.reshape(2, 5), a.reshape(2, 5)) == 1
     assert _kernels.overlap(a.reshape(2, 5), a.reshape(5, 2)) == 2
     assert _kernels.overlap(a[:0], a) == 0
+
+
+def test_given_mask_is_returned_in_the_asked_form(dtype):
+    x, m = _data((3, 5), dtype), _mask((3, 5))
+    packed = np.packbits(m.ravel(), bitorder="little")
+    for given in (m, packed):
+        _, as_bool = cydrop.dropout(x, 0.4, mask=given, return_mask=True)
+        assert as_bool.shape == x.shape and as_bool.dtype == bool
+        np.testing.assert_array_equal(as_bool, m)
+        _, as_bits = cydrop.dropout(x, 0.4, mask=given, return_mask="bits")
+        np.testing.assert_array_equal(as_bits, packed)
