@@ -289,8 +289,8 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
             res = out
         return (res, _ones_mask(x.shape, x.size, kind)) if kind else res
 
-    if p == 1.0:
-        res, _ = _result_buffer(x, inplace, out)
+    if p == 1.0:  # x is not read: zeros straight into the result
+        res = x if inplace else (np.empty_like(x) if out is None else out)
         res[...] = 0
         if kind:
             return res, np.zeros(x.shape, bool) if kind == "bool" else np.zeros((x.size + 7) // 8, np.uint8)

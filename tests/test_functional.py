@@ -275,3 +275,10 @@ def test_given_mask_is_returned_in_the_asked_form(dtype):
         np.testing.assert_array_equal(as_bool, m)
         _, as_bits = cydrop.dropout(x, 0.4, mask=given, return_mask="bits")
         np.testing.assert_array_equal(as_bits, packed)
+
+
+def test_p1_into_an_overlapping_out(dtype):
+    base = _data(20, dtype)
+    x, out = base[:19], base[1:]
+    assert cydrop.dropout(x, 1.0, out=out) is out
+    assert np.all(out == 0)
