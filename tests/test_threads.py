@@ -26,7 +26,8 @@ def test_bit_identical_for_1_2_3_threads(restore_threads, layout, dtype):
     results = []
     for threads in (1, 2, 3):
         cydrop.set_num_threads(threads)
-        assert cydrop.get_num_threads() == threads
+        # a build without OpenMP runs serially and says so
+        assert cydrop.get_num_threads() == (threads if _kernels.HAVE_OPENMP else 1)
         y, m = cydrop.dropout(x, 0.37, seed=5, offset=6, return_mask=True)
         _, bits = cydrop.dropout(x, 0.37, seed=5, offset=6, return_mask="bits")
         g = cydrop.dropout_backward(x, None, 0.37, seed=5, offset=6)
@@ -85,6 +86,7 @@ def test_gil_is_released(restore_threads):
     assert gaps.max() < 0.5 * call, (gaps.max(), call)
 
 
+@pytest.mark.skipif(not _kernels.HAVE_OPENMP, reason="built without OpenMP: always 1 thread")
 def test_set_num_threads_is_process_wide(restore_threads):
     cydrop.set_num_threads(1)
     seen = []
