@@ -82,6 +82,25 @@ cdef struct Plan:
     cydrop_fill_fn fill
 
 
+# The stream has 2**64 words, 2**62 blocks of four: word indices wrap modulo
+# 2**64 (design: "The random stream"), so block numbers wrap modulo 2**62.
+cdef uint64_t _NBLOCKS = (<uint64_t>1) << 62
+
+
+cdef inline void _fill_wrapped(cydrop_fill_fn fill, uint32_t *words, uint64_t b,
+                               uint64_t nblocks, uint64_t seed) noexcept nogil:
+    """Blocks ``b, b + 1, ... (mod 2**62)``: a fill that runs past the last
+    block goes on from block 0."""
+    cdef uint64_t first_part
+    b &= _NBLOCKS - 1
+    if nblocks > _NBLOCKS - b:
+        first_part = _NBLOCKS - b
+        fill(words, b, <size_t>first_part, seed)
+        fill(words + 4 * first_part, 0, <size_t>(nblocks - first_part), seed)
+    else:
+        fill(words, b, <size_t>nblocks, seed)
+
+
 # ---------------------------------------------------------------------------
 # 1-D segment loops (typed, pointer based, one definition each)
 
@@ -215,9 +234,9 @@ cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
     #    mask is written) or unpacked bits; a bool mask is read where it is
     if pl.src == SRC_STREAM:
         first = pl.phase + <uint64_t>start
-        pl.fill(words, pl.block0 + (first >> 2),
-                <size_t>((pl.phase + <uint64_t>(end - 1)) >> 2) - <size_t>(first >> 2) + 1,
-                pl.seed)
+        _fill_wrapped(pl.fill, words, pl.block0 + (first >> 2),
+                      <uint64_t>((pl.phase + <uint64_t>(end - 1)) >> 2) - (first >> 2) + 1,
+                      pl.seed)
         w = words + (first & 3)
         if need_keep:
             for k in range(cnt):
@@ -391,9 +410,9 @@ def philox4x32(counter, key, int rounds=10):
 
 
 def fill_blocks(uint32_t[::1] words, uint64_t block0, uint64_t seed, impl=None):  # OUT
-    """Write stream blocks ``block0, block0 + 1, ...`` (four words each) into
-    ``words`` (its length a multiple of 4) with the named implementation
-    ("scalar", "avx2", "avx512"; default: the active one)."""
+    """Write stream blocks ``block0, block0 + 1, ...`` (four words each, block
+    numbers modulo 2**62) into ``words`` (its length a multiple of 4) with the
+    named implementation ("scalar", "avx2", "avx512"; default: the active one)."""
     cdef cydrop_fill_fn fn = _fill
     cdef size_t nblocks = words.shape[0] // 4
     if words.shape[0] % 4:
@@ -404,12 +423,25 @@ def fill_blocks(uint32_t[::1] words, uint64_t block0, uint64_t seed, impl=None):
         fn = cydrop_impl_fn(IMPLS[impl])
     if nblocks:
         with nogil:
-            fn(&words[0], block0, nblocks, seed)
+            _fill_wrapped(fn, &words[0], block0, nblocks, seed)
+
+
+# The highest Philox path allowed: all of them, unless ``CYDROP_SIMD`` names
+# one, which then also caps the CPU (the paths above it count as missing, so
+# that a run with ``CYDROP_SIMD=avx2`` behaves as on a CPU without AVX-512).
+cdef int _cap = CYDROP_IMPL_AVX512
 
 
 def impl_supported(name):
-    """True if the Philox implementation ``name`` runs on this CPU and build."""
-    return name in IMPLS and bool(cydrop_impl_supported(IMPLS[name]))
+    """True if the Philox implementation ``name`` runs on this CPU and build
+    (and is not above the path ``CYDROP_SIMD`` names)."""
+    return (name in IMPLS and IMPLS[name] <= _cap
+            and bool(cydrop_impl_supported(IMPLS[name])))
+
+
+def available_impls():
+    """The Philox implementations usable here, slowest first."""
+    return [name for name in IMPLS if impl_supported(name)]
 
 
 def get_impl():
@@ -424,8 +456,8 @@ def set_impl(name):
     ``CYDROP_SIMD=scalar|avx2|avx512`` in the environment chooses too)."""
     global _impl, _fill
     if not impl_supported(name):
-        raise ValueError(f"Philox implementation {name!r} is not available on this CPU/build; "
-                         f"choose from {[n for n in IMPLS if impl_supported(n)]}")
+        raise ValueError(f"Philox implementation {name!r} is not available on this CPU/build"
+                         f"{_cap_note()}; choose from {available_impls()}")
     _impl = IMPLS[name]
     _fill = cydrop_impl_fn(_impl)
 
@@ -471,8 +503,30 @@ SOURCE_STREAM = SRC_STREAM
 SOURCE_BOOL = SRC_BOOL
 SOURCE_BITS = SRC_BITS
 
-if os.environ.get("CYDROP_SIMD"):
-    set_impl(os.environ["CYDROP_SIMD"])
+def _cap_note():
+    if _cap == CYDROP_IMPL_AVX512:
+        return ""
+    return f" (CYDROP_SIMD={os.environ.get('CYDROP_SIMD', '')} caps it)"
+
+
+def _apply_simd_env():
+    """``CYDROP_SIMD=scalar|avx2|avx512``: use that path and treat the CPU as
+    having nothing above it."""
+    global _cap
+    name = os.environ.get("CYDROP_SIMD", "")
+    if not name:
+        return
+    if name not in IMPLS:
+        raise ImportError(f"CYDROP_SIMD={name!r} is not a Philox path; "
+                          f"use one of {list(IMPLS)}")
+    if not cydrop_impl_supported(IMPLS[name]):
+        raise ImportError(f"CYDROP_SIMD={name!r}: this CPU/build cannot run that path; "
+                          f"it runs {[n for n in IMPLS if cydrop_impl_supported(IMPLS[n])]}")
+    _cap = IMPLS[name]
+    set_impl(name)
+
+
+_apply_simd_env()
 
 
 cdef inline void _extent(cnp.ndarray a, char **lo, char **hi):
@@ -516,6 +570,43 @@ def overlap(cnp.ndarray a, cnp.ndarray b):
                 return 2
         return 1
     return 2
+
+
+def self_overlap(cnp.ndarray a):
+    """0 if no two elements of ``a`` share a byte, 1 if some certainly do (a
+    zero stride on an axis longer than 1), 2 if the fast test cannot tell
+    (axes sorted by stride, each stride must clear the extent of the smaller
+    ones: numpy's sufficient test; the caller then decides exactly)."""
+    cdef int nd = cnp.PyArray_NDIM(a), d, k, j, n = 0
+    cdef Py_ssize_t st[MAXDIM]
+    cdef Py_ssize_t sh[MAXDIM]
+    cdef Py_ssize_t s, extent, t
+    if cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_IS_F_CONTIGUOUS(a):
+        return 0
+    for d in range(nd):
+        if cnp.PyArray_DIMS(a)[d] == 0:
+            return 0
+        if cnp.PyArray_DIMS(a)[d] == 1:
+            continue
+        s = cnp.PyArray_STRIDES(a)[d]
+        if s == 0:
+            return 1
+        # insertion sort by |stride| (nd is small)
+        s = -s if s < 0 else s
+        k = n
+        while k > 0 and st[k - 1] > s:
+            st[k] = st[k - 1]
+            sh[k] = sh[k - 1]
+            k -= 1
+        st[k] = s
+        sh[k] = cnp.PyArray_DIMS(a)[d]
+        n += 1
+    extent = cnp.PyArray_ITEMSIZE(a)
+    for j in range(n):
+        if st[j] < extent:
+            return 2
+        extent += st[j] * (sh[j] - 1)
+    return 0
 
 
 # ---------------------------------------------------------------------------

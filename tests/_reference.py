@@ -2,7 +2,7 @@
 
 ``philox4x32_10`` is written from the published algorithm (Salmon et al.,
 SC'11; Random123), independently of the C header, and ``stream_words``
-follows DESIGN.md "The random stream" to the letter.
+follows docs/design.md "The random stream" to the letter.
 """
 import numpy as np
 
@@ -30,7 +30,7 @@ def stream_words(seed, offset, n):
     out = []
     cache = {}
     for i in range(n):
-        j = offset + i
+        j = (offset + i) % 2**64        # the stream wraps after 2**64 words
         b = j // 4
         if b not in cache:
             cache = {b: philox4x32((b & MASK32, (b >> 32) & MASK32, 0, 0), key)}

@@ -1,11 +1,9 @@
 """Smoke tests of ``python -m cydrop bench`` (cydrop._bench) on tiny sizes.
 
-Nothing here checks speed (DESIGN.md: speed lives in the bench command and
+Nothing here checks speed (docs/design.md: speed lives in the bench command and
 asv); only that the command runs, prints its table, and writes its plot.
 """
 import argparse
-import importlib.util
-
 import pytest
 
 import cydrop
@@ -41,19 +39,37 @@ def test_bad_arguments(argv, capsys):
     assert exc.value.code == 2
 
 
+def _rows_here():
+    torch = _bench._import_torch()
+    return [impl for impl in _bench.IMPLS if _bench._runs_here(impl, torch)]
+
+
 def test_runs_and_prints_table(capsys):
     threads_before = cydrop.get_num_threads()
     assert _bench.main(TINY) == 0
     assert cydrop.get_num_threads() == threads_before  # restored
     text = capsys.readouterr().out
-    for impl in _bench.IMPLS:
-        if impl.needs_torch and importlib.util.find_spec("torch") is None:
-            continue
+    here = _rows_here()
+    for impl in here:
         assert text.count(impl.label) >= 3  # key + one row per size
+    for impl in set(_bench.IMPLS) - set(here):   # a SIMD path this CPU lacks, or torch
+        assert impl.label not in text
     assert "2**10: fused forward = " in text
     assert "2**6: fused forward = " in text
     assert "numpy ref = " in text
     assert "command    python -m cydrop bench --sizes" in text
+
+
+@pytest.mark.parametrize("cpu", [["scalar", "avx2"], ["scalar"]], ids=["avx2-only", "no-simd"])
+def test_table_on_a_cpu_without_avx512(cpu, monkeypatch, capsys):
+    # As on an AMD EPYC with AVX2 only: the bench leaves out the rows of the
+    # paths the CPU lacks, and the table test above must hold there too.
+    monkeypatch.setattr(cydrop._kernels, "impl_supported", lambda name: name in cpu)
+    assert _bench.main(TINY) == 0
+    text = capsys.readouterr().out
+    for name in cydrop._kernels.IMPLS:
+        assert (f"philox words ({name})" in text) == (name in cpu)
+    test_runs_and_prints_table(capsys)
 
 
 def test_subparser_interface(capsys):

@@ -1,4 +1,4 @@
-"""The random stream is normative (DESIGN.md): known answers, the word
+"""The random stream is normative (docs/design.md): known answers, the word
 layout, p's threshold, offsets, shapes, layouts and every SIMD path."""
 import numpy as np
 import pytest
@@ -21,7 +21,12 @@ KAT = [
 KAT7 = ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
         (0x4DFCCABA, 0x190A87F0, 0xC47362BA, 0xB6B5242A))
 
-IMPLS = [name for name in _kernels.IMPLS if _kernels.impl_supported(name)]
+# Every path, on every CPU: the ones this CPU (or CYDROP_SIMD) lacks skip,
+# saying so, instead of silently dropping out of the run.
+IMPLS = [pytest.param(name, marks=pytest.mark.skipif(
+    not _kernels.impl_supported(name),
+    reason=f"this CPU/build cannot run the {name} Philox path (or CYDROP_SIMD caps it)"))
+    for name in _kernels.IMPLS]
 
 
 @pytest.mark.parametrize("ctr,key,expected", KAT)
@@ -37,8 +42,73 @@ def test_known_answer_7_rounds():
 
 
 def test_scalar_path_is_always_available():
-    assert "scalar" in IMPLS
-    assert _kernels.get_impl() in IMPLS
+    assert _kernels.impl_supported("scalar")
+    assert _kernels.get_impl() in _kernels.available_impls()
+
+
+def test_simd_environment_caps_the_cpu():
+    # CYDROP_SIMD=name: that path is used and nothing above it counts as
+    # available (a run behaves as on a CPU that stops there).
+    import os
+    name = os.environ.get("CYDROP_SIMD")
+    avail = _kernels.available_impls()
+    if name:
+        assert _kernels.get_impl() == name and avail[-1] == name
+    else:
+        assert _kernels.get_impl() == avail[-1]   # the fastest this CPU runs
+    for above in list(_kernels.IMPLS)[len(avail):]:
+        with pytest.raises(ValueError, match="not available"):
+            _kernels.set_impl(above)
+
+
+def test_simd_environment_is_checked_at_import():
+    import os
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", "import cydrop"], capture_output=True,
+                       text=True, env={**os.environ, "CYDROP_SIMD": "sse9"})
+    assert r.returncode != 0 and "CYDROP_SIMD='sse9' is not a Philox path" in r.stderr
+
+
+# -- the end of the stream: word indices wrap modulo 2**64 ---------------------
+
+END = 2**64
+
+
+@pytest.mark.parametrize("offset", [END - 1, END - 4, END - 6, END - 4099])
+def test_stream_wraps_at_2_64(offset):
+    n = 4107                       # crosses the end; more than one work item for 4099
+    words = cydrop.stream_words(77, offset, n)
+    np.testing.assert_array_equal(words, ref.stream_words(77, offset, n))
+    # after the wrap the words are those at the start of the stream
+    k = END - offset
+    np.testing.assert_array_equal(words[k:], cydrop.stream_words(77, 0, n - k))
+
+
+@pytest.mark.parametrize("offset", [END - 1, END - 5, END - 3 * 2048 - 3])
+def test_dropout_and_keep_mask_wrap_at_2_64(offset, dtype):
+    shape = (7, 1031)
+    x = np.random.default_rng(6).standard_normal(shape).astype(dtype) + 3
+    expected = ref.keep_mask(shape, 0.4, 3, offset)
+    out, mask = cydrop.dropout(x, 0.4, seed=3, offset=offset, return_mask=True)
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(out, ref.numpy_dropout(x, expected, 0.4))
+    np.testing.assert_array_equal(cydrop.keep_mask(shape, 0.4, 3, offset), expected)
+    np.testing.assert_array_equal(cydrop.keep_mask(shape, 0.4, 3, offset, packed=True),
+                                  np.packbits(expected.ravel(), bitorder="little"))
+    np.testing.assert_array_equal(cydrop.dropout_backward(x, None, 0.4, seed=3, offset=offset),
+                                  out)
+
+
+def test_module_position_wraps_at_2_64():
+    layer = cydrop.Dropout(0.5, rng=11)
+    layer.set_state((11, END - 8))
+    x = np.ones(10)
+    layer(x)
+    assert layer.get_state() == (11, 4)            # END - 8 + 12, modulo 2**64
+    np.testing.assert_array_equal(layer.mask, ref.keep_mask((10,), 0.5, 11, END - 8))
+    layer(x)
+    np.testing.assert_array_equal(layer.mask, ref.keep_mask((10,), 0.5, 11, 4))
 
 
 @pytest.mark.parametrize("impl", IMPLS)
