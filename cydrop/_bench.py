@@ -12,7 +12,7 @@ For each array size, in one process, the median time of repeated calls of
 * the floor: ``np.copyto(buf, x)``, the memory traffic of one read and one
   write of the array.
 
-Results are printed as a table of times and ratios (DESIGN.md, "Performance
+Results are printed as a table of times and ratios (docs/design.md, "Performance
 contract": ratios measured side by side, never absolute figures alone), and
 ``--plot FILE.png`` draws elements/s against size.
 

@@ -1,15 +1,17 @@
 """Dropout as functions: argument checking (once, here) and dispatch to kernels.
 
 Semantics follow ``torch.nn.functional.dropout``; the mask comes from the
-counter-based Philox4x32-10 stream described in DESIGN.md ("The random
+counter-based Philox4x32-10 stream described in docs/design.md ("The random
 stream"): element ``i`` (C-order logical position) of a call at stream
 position ``offset`` is kept iff word ``offset + i`` of the stream keyed by
 ``seed`` is ``>= floor(p * 2**32)``.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import operator
+import reprlib
 
 import numpy as np
 
@@ -35,6 +37,13 @@ _U64 = 1 << 64
 # Argument checking
 
 
+def _short(value, limit=60):
+    """``repr(value)`` cut to ``limit`` characters, for error messages (a
+    message must stay short whatever it was given: a list of 10**6 floats)."""
+    text = reprlib.repr(value) if isinstance(value, (list, tuple, dict, set)) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _check_p(p):
     """Return ``p`` as a float in [0, 1] or raise torch's ValueError."""
     if type(p) is float or type(p) is int:
@@ -43,7 +52,8 @@ def _check_p(p):
     elif (isinstance(p, numbers.Real) and not isinstance(p, (bool, np.bool_))
           and 0 <= p <= 1):  # NaN fails the comparison
         return float(p)
-    raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    shown = p if type(p) in (float, int) else _short(p)
+    raise ValueError(f"dropout probability has to be between 0 and 1, but got {shown}")
 
 
 def _threshold(p):
@@ -54,29 +64,69 @@ def _threshold(p):
 def _check_u64(value, name):
     if type(value) is int and 0 <= value < _U64:   # the common case, fast
         return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     try:
         v = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
     if not 0 <= v < _U64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {v}")
+        raise ValueError(f"{name} must be in [0, 2**64), got {_short(v)}")
     return v
 
 
+def _byte_order_name(dtype):
+    return "big-endian" if dtype.byteorder == ">" else "little-endian"
+
+
+def _has_internal_overlap(a):
+    """True if two elements of ``a`` share memory (a written array must not:
+    every position would read and write the same element)."""
+    verdict = _kernels.self_overlap(a)
+    if verdict != 2:
+        return bool(verdict)
+    # the fast test could not tell (interleaved strides): the byte offsets of
+    # all elements, sorted, must lie at least an item apart
+    offsets = np.zeros((), np.int64)
+    for n, stride in zip(a.shape, a.strides):
+        offsets = offsets[..., None] + np.arange(n, dtype=np.int64) * stride
+    offsets = np.sort(offsets, axis=None)
+    return bool(np.any(np.diff(offsets) < a.itemsize))
+
+
+def _check_written(a, name):
+    """An array the result is written into: writeable, no element sharing
+    memory with another (as torch refuses: "more than one element of the
+    written-to tensor refers to a single memory location")."""
+    if not a.flags.writeable:
+        raise ValueError(f"{name} is read-only" if name == "out" else
+                         f"inplace=True needs a writeable array, but {name} is read-only")
+    if not (a.flags.c_contiguous or a.flags.f_contiguous) and _has_internal_overlap(a):
+        raise ValueError(f"{name} has elements that share memory (e.g. a zero stride): "
+                         f"more than one element would be written to one location")
+
+
 def _check_float_array(x, name, inplace):
-    """Return ``x`` as a float32/float64 ndarray; for ``inplace`` it must
-    already be a writeable one."""
+    """Return ``x`` as a float32/float64 ndarray in native byte order; for
+    ``inplace`` it must already be a writeable one, elements not overlapping."""
     if inplace:
         if not isinstance(x, np.ndarray):
             raise TypeError(f"inplace=True needs a numpy.ndarray for {name}, "
                             f"got {type(x).__name__}")
-        if not x.flags.writeable:
-            raise ValueError(f"inplace=True needs a writeable array, but {name} is read-only")
     elif not isinstance(x, np.ndarray):
         x = np.asarray(x)
-    if x.dtype not in _FLOATS:
+    dt = x.dtype
+    if dt not in _FLOATS:
+        if dt.kind == "f" and dt.itemsize in (4, 8) and not dt.isnative:
+            if inplace:
+                raise TypeError(f"inplace=True needs native byte order, but {name} has dtype "
+                                f"{dt} ({_byte_order_name(dt)}); convert it with "
+                                f"{name}.astype({dt.newbyteorder('=').name})")
+            return x.astype(dt.newbyteorder("="))     # the result in native order
         raise TypeError(f"cydrop supports float32 and float64 arrays, but {name} has "
-                        f"dtype {x.dtype}")
+                        f"dtype {dt}")
+    if inplace:
+        _check_written(x, name)
     return x
 
 
@@ -91,10 +141,29 @@ def _check_out(out, x, inplace):
     if out.shape != x.shape:
         raise ValueError(f"out has shape {out.shape}, expected {x.shape}")
     if out.dtype != x.dtype:
-        raise ValueError(f"out has dtype {out.dtype}, expected {x.dtype}")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
+        note = (f" (byte order: out is {_byte_order_name(out.dtype)}, the result native)"
+                if out.dtype.newbyteorder("=") == x.dtype else "")
+        raise ValueError(f"out has dtype {out.dtype}, expected {x.dtype}{note}")
+    if out is not x:
+        _check_written(out, "out")
     return out
+
+
+def _check_shape(shape):
+    """``shape`` as a tuple of ints, its element count representable."""
+    if isinstance(shape, (numbers.Integral, np.integer)):
+        shape = (shape,)
+    try:
+        shape = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"shape must be an int or a sequence of ints, got {_short(shape)}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"shape must not have negative dimensions, got {_short(shape)}")
+    size = math.prod(shape)
+    if size > np.iinfo(np.intp).max:
+        raise ValueError(f"shape {_short(shape)} has {size} elements, more than an array "
+                         f"can hold (at most {np.iinfo(np.intp).max})")
+    return shape, size
 
 
 def _check_mask(mask, x):
@@ -277,7 +346,8 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     elif return_mask == "bits":
         kind = "bits"
     else:
-        raise ValueError(f"return_mask must be False, True, 'bool' or 'bits', got {return_mask!r}")
+        raise ValueError(f"return_mask must be False, True, 'bool' or 'bits', "
+                         f"got {_short(return_mask)}")
     packed = False
     if mask is not None:
         mask, packed = _check_mask(mask, x)
@@ -377,11 +447,7 @@ def keep_mask(shape, p, seed, offset=0, *, packed=False):
     p = _check_p(p)
     seed = _check_u64(seed, "seed")
     offset = _check_u64(offset, "offset")
-    if isinstance(shape, (numbers.Integral, np.integer)):
-        shape = (operator.index(shape),)
-    else:
-        shape = tuple(operator.index(s) for s in shape)
-    size = int(np.prod(shape, dtype=np.int64))
+    shape, size = _check_shape(shape)
     m = np.empty((size + 7) // 8, np.uint8) if packed else np.empty(shape, dtype=bool)
     if size == 0:
         return m
@@ -404,12 +470,16 @@ def keep_mask(shape, p, seed, offset=0, *, packed=False):
 
 def stream_words(seed, offset, n):
     """Words ``offset .. offset + n - 1`` of the Philox stream keyed by
-    ``seed``, as a uint32 array (DESIGN.md, "The random stream")."""
+    ``seed``, as a uint32 array (docs/design.md, "The random stream"); the
+    stream wraps: word ``(offset + i) mod 2**64``."""
     seed = _check_u64(seed, "seed")
     offset = _check_u64(offset, "offset")
-    n = operator.index(n)
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n must be an integer, got {type(n).__name__}") from None
+    if not 0 <= n <= np.iinfo(np.intp).max // 4:
+        raise ValueError(f"n must be in [0, {np.iinfo(np.intp).max // 4}], got {_short(n)}")
     lead = offset & 3
     nblocks = (lead + n + 3) // 4
     words = np.empty(4 * nblocks, dtype=np.uint32)

@@ -2,6 +2,9 @@
 (optionally with a manual mask), ``backward``, ``train()`` / ``eval()``."""
 from __future__ import annotations
 
+import operator
+import threading
+
 import numpy as np
 
 from . import functional as F
@@ -22,7 +25,9 @@ class Dropout:
         The training forward writes into its input (``backward`` never
         writes into ``grad``).
     rng : None, int or numpy.random.Generator
-        Fixes the module's 64-bit Philox seed (SPEC 7): None draws one from
+        Fixes the module's 64-bit Philox seed, following the Scientific
+        Python convention for random state (SPEC 7,
+        https://scientific-python.org/specs/spec-0007/): None draws one from
         the operating system, an int is the seed itself (so
         ``Dropout(rng=s)`` draws what ``dropout(x, seed=s, offset=0)`` does on
         its first call), a Generator gives one draw.
@@ -38,16 +43,29 @@ class Dropout:
     training : bool
         Train mode (the default) or eval mode.
     mask : ndarray of bool or None
-        The keep-mask of the last training forward (unpacked or regenerated
-        on access), None before one.
+        The keep-mask the last forward applied (unpacked or regenerated on
+        access; all True after an eval-mode forward), None before one.
 
     Notes
     -----
     Each training forward without a manual mask uses the stream from the
     module's position (``offset``) and advances it by the element count
-    rounded up to a multiple of 4, so consecutive calls draw fresh,
-    non-overlapping words.  `get_state` / `set_state` save and restore
-    ``(seed, offset)``.  In eval mode forward and backward are the identity.
+    rounded up to a multiple of 4 (modulo 2**64), so consecutive calls draw
+    fresh, non-overlapping words.  `get_state` / `set_state` save and restore
+    ``(seed, offset)``.  In eval mode forward is the identity.
+
+    ``backward`` and ``mask`` belong to the last forward, as in autograd:
+    whatever the mode is now, ``backward`` applies the mask that forward
+    applied (the identity after an eval-mode forward).
+
+    Threads: one module may be called from several Python threads at once.
+    Each training forward reserves its stream range atomically, so
+    concurrent forwards never reuse words (their masks are those of some
+    serial order of the calls), and the position ends where that many serial
+    calls would leave it.  What is *not* per-thread: ``mask`` and what
+    ``backward`` uses are those of whichever forward finished last, and
+    ``training`` is shared.  For a backward per thread, give each thread its
+    own module (or use `cydrop.dropout` with explicit ``seed``/``offset``).
 
     Examples
     --------
@@ -67,14 +85,23 @@ class Dropout:
         self.mask_storage = mask_storage
         self._seed = F.seed_from_rng(rng)
         self._offset = 0
+        # guards (seed, offset): a forward reserves its stream range under it
+        self._lock = threading.Lock()
         self.training = True
-        # What backward needs from the last training forward:
-        # (kind, data, p, shape) with kind in identity/zeros/bool/bits/stream.
+        # What backward needs from the last forward (one tuple, replaced
+        # whole): (kind, data, p, shape) with kind in
+        # identity/zeros/bool/bits/stream.
         self._saved = None
 
     # -- mode ---------------------------------------------------------------
     def train(self, mode=True):
-        """Set train mode (``mode=True``) or eval mode; returns self."""
+        """Set train mode (``mode=True``) or eval mode; returns self.
+
+        ``mode`` must be a bool (as torch: a string such as ``'no'`` would
+        otherwise count as true)."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise ValueError(f"training mode is expected to be boolean, got "
+                             f"{type(mode).__name__}")
         self.training = bool(mode)
         return self
 
@@ -85,14 +112,38 @@ class Dropout:
     # -- state --------------------------------------------------------------
     def get_state(self):
         """``(seed, offset)``: the module's key and stream position."""
-        return (self._seed, self._offset)
+        with self._lock:
+            return (self._seed, self._offset)
 
     def set_state(self, state):
         """Restore ``(seed, offset)`` from `get_state`; the next training
-        forward draws the mask it drew then."""
-        seed, offset = state
-        self._seed = F._check_u64(seed, "seed")
-        self._offset = F._check_u64(offset, "offset")
+        forward draws the mask it drew then.
+
+        ``state`` is checked whole before anything changes: a bad one raises
+        and leaves the module as it was."""
+        try:
+            seed, offset = state
+        except (TypeError, ValueError):
+            raise TypeError(f"state must be a (seed, offset) pair of ints in [0, 2**64), "
+                            f"got {F._short(state)}") from None
+        for name, v in (("seed", seed), ("offset", offset)):
+            try:
+                F._check_u64(v, name)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"state: {exc} (state must be a (seed, offset) pair of "
+                                f"ints in [0, 2**64))") from None
+        with self._lock:
+            self._seed = operator.index(seed)
+            self._offset = operator.index(offset)
+
+    def _take(self, n):
+        """Reserve ``n`` words (rounded up to whole blocks) of the stream:
+        ``(seed, offset)`` of the range, atomically with respect to other
+        threads calling this module."""
+        with self._lock:
+            seed, offset = self._seed, self._offset
+            self._offset = (offset + ((n + 3) & ~3)) % (1 << 64)
+        return seed, offset
 
     # -- forward / backward -------------------------------------------------
     def forward(self, x, mask=None):
@@ -100,7 +151,9 @@ class Dropout:
         mask is applied instead of a drawn one."""
         p = self.p
         if not self.training:
-            return F.dropout(x, p, training=False, inplace=self.inplace)
+            out = F.dropout(x, p, training=False, inplace=self.inplace)
+            self._saved = ("identity", None, p, np.shape(out))
+            return out
         storage = self.mask_storage
         want = "bool" if storage == "bool" else "bits"
         if mask is not None:
@@ -113,7 +166,10 @@ class Dropout:
             out = F.dropout(x, p, True, self.inplace)
             saved = ("zeros", None)
         else:
-            seed, offset = self._seed, self._offset
+            # checked before the stream range is taken: a call that fails
+            # leaves the position where it was
+            x = F._check_float_array(x, "x", self.inplace)
+            seed, offset = self._take(x.size)
             if storage == "recompute":
                 out = F.dropout(x, p, True, self.inplace, seed=seed, offset=offset)
                 saved = ("stream", (seed, offset))
@@ -121,20 +177,19 @@ class Dropout:
                 out, m = F.dropout(x, p, True, self.inplace, seed=seed, offset=offset,
                                    return_mask=want)
                 saved = (want, m)
-            self._offset = (offset + ((out.size + 3) & ~3)) % (1 << 64)
         self._saved = saved + (p, out.shape)
         return out
 
     __call__ = forward
 
     def backward(self, grad):
-        """Gradient of the last training forward: ``grad * mask / (1 - p)``
-        (exact zeros where dropped).  The identity in eval mode."""
-        if not self.training:
-            return grad
-        if self._saved is None:
-            raise RuntimeError("Dropout.backward called before a training forward")
-        kind, data, p, shape = self._saved
+        """Gradient of the last forward: ``grad * mask / (1 - p)`` (exact
+        zeros where dropped), the identity if that forward ran in eval mode
+        or with ``p == 0``.  The mode the module is in now does not matter."""
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError("Dropout.backward called before a forward")
+        kind, data, p, shape = saved
         grad = F._check_float_array(grad, "grad", False)
         if grad.shape != shape:
             raise ValueError(f"grad has shape {grad.shape}, but the last forward's input "
@@ -150,16 +205,18 @@ class Dropout:
 
     @property
     def mask(self):
-        """The last training forward's keep-mask as a bool array, or None."""
-        if self._saved is None:
+        """The keep-mask the last forward applied, as a bool array (all True
+        after an eval-mode forward), or None before any forward."""
+        saved = self._saved
+        if saved is None:
             return None
-        kind, data, p, shape = self._saved
+        kind, data, p, shape = saved
         if kind in ("identity", "zeros"):
             return np.full(shape, kind == "identity")
         if kind == "bool":
             return data
         if kind == "bits":
-            size = int(np.prod(shape, dtype=np.int64))
+            size = int(np.prod(shape))
             return np.unpackbits(data, count=size, bitorder="little").view(bool).reshape(shape)
         seed, offset = data
         return F.keep_mask(shape, p, seed, offset)

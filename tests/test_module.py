@@ -30,9 +30,41 @@ def test_train_eval_flags():
 
 def test_backward_before_forward_raises():
     layer = cydrop.Dropout(0.5)
-    with pytest.raises(RuntimeError, match="before a training forward"):
+    with pytest.raises(RuntimeError, match="before a forward"):
         layer.backward(np.ones(3))
     assert layer.mask is None
+    layer.eval()
+    with pytest.raises(RuntimeError, match="before a forward"):
+        layer.backward(np.ones(3))
+
+
+def test_backward_follows_the_last_forward_not_the_mode():
+    # The case: the forward dropped elements in train mode; switching
+    # to eval before backward must not turn the gradient into the identity.
+    m = cydrop.Dropout(0.5, rng=3)
+    y = m(np.ones(8))
+    m.eval()
+    g = m.backward(np.ones(8))
+    np.testing.assert_array_equal(g, y)
+    assert (g == 0).any()
+    np.testing.assert_array_equal(m.mask, y != 0)
+    # an eval-mode forward is the identity, and so is its backward, even
+    # after switching back to train mode
+    x = np.arange(1.0, 9.0)
+    assert m(x) is x
+    m.train()
+    g = np.full(8, 3.0)
+    assert m.backward(g) is g
+    assert m.mask.all()
+
+
+def test_train_mode_must_be_boolean():
+    layer = cydrop.Dropout(0.5)
+    for bad in ("no", 1, None, 0.0):
+        with pytest.raises(ValueError, match="training mode is expected to be boolean"):
+            layer.train(bad)
+        assert layer.training is True
+    assert layer.train(np.bool_(False)).training is False
 
 
 def test_eval_forward_and_backward_are_identity(dtype):
@@ -166,3 +198,51 @@ def test_failed_forward_changes_no_state():
     with pytest.raises(TypeError):
         layer(np.ones(4, np.int32))
     assert layer.get_state() == state and layer._saved is saved
+
+
+def test_set_state_is_checked_whole_and_names_state():
+    layer = cydrop.Dropout(0.5, rng=1)
+    layer(np.ones(6))
+    before = layer.get_state()
+    bad_states = [((1,), TypeError), (None, TypeError), ((1, 2, 3), TypeError), ("ab", TypeError),
+                  ((5, -1), ValueError), ((-5, 1), ValueError), ((5, 2**64), ValueError),
+                  ((1.5, 0), TypeError), ((5, "0"), TypeError)]
+    for state, exc in bad_states:
+        with pytest.raises(exc, match="state") as info:
+            layer.set_state(state)
+        assert "(seed, offset)" in str(info.value)
+        assert layer.get_state() == before        # nothing changed, seed included
+    layer.set_state((np.uint64(5), np.int64(8)))
+    assert layer.get_state() == (5, 8) and type(layer.get_state()[0]) is int
+
+
+def test_one_module_shared_by_threads_reserves_disjoint_ranges():
+    # 8 threads x 50 training forwards of 2**16 elements on one module: every
+    # forward takes its own stream range, so the 400 masks are distinct and
+    # the position ends exactly where 400 serial calls leave it.
+    import threading
+
+    threads, calls, n = 8, 50, 1 << 16
+    layer = cydrop.Dropout(0.5, rng=7)
+    x = np.ones(n, np.float32)
+    outs = [[] for _ in range(threads)]
+    start = threading.Barrier(threads)
+
+    def work(k):
+        start.wait()
+        for _ in range(calls):
+            outs[k].append(np.packbits(layer(x) != 0).tobytes())
+
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    masks = [m for per_thread in outs for m in per_thread]
+    assert len(masks) == threads * calls
+    assert len(set(masks)) == threads * calls
+    assert layer.get_state() == (7, threads * calls * n)     # 26,214,400
+    # and they are exactly the masks of the 400 consecutive ranges
+    expected = {np.packbits(cydrop.keep_mask(n, 0.5, 7, k * n)).tobytes()
+                for k in range(threads * calls)}
+    assert set(masks) == expected
