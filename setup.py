@@ -69,14 +69,15 @@ extensions = [
         sources=["pyx/_kernels.pyx"],
         include_dirs=[np.get_include(), "pyx"],
         define_macros=DEFINES,
-        depends=["pyx/philox.h", "pyx/bits.h", "pyx/omp_compat.h", "pyx/_types.pxd"],
+        depends=["pyx/philox.h", "pyx/bits.h", "pyx/omp_compat.h", "pyx/_types.pxd",
+                 "cydrop/types.pxd", "cydrop/_kernels.pxd", "cydrop/kernels.pxd"],
     )
 ]
 
 setup(
     ext_modules=cythonize(
         extensions,
-        include_path=["pyx"],
+        include_path=["pyx", "."],
         compiler_directives=DIRECTIVES,
         annotate=os.environ.get("CYDROP_ANNOTATE") == "1",
     ),

@@ -4,17 +4,21 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import numpy.typing as npt
 
-SOURCE_STREAM: int
-SOURCE_BOOL: int
-SOURCE_BITS: int
 CHUNK_ELEMENTS: int
 HAVE_OPENMP: bool
 IMPLS: dict[str, int]
 
-def run(ref: np.ndarray, x: Optional[np.ndarray], out: Optional[np.ndarray],
-        mask: Optional[npt.NDArray[np.bool_]], bits: Optional[npt.NDArray[np.uint8]],
-        src: int, write_mask: bool, write_bits: bool, seed: int, offset: int,
-        thr: int, scale: float) -> None: ...
+def masked_scale(x: np.ndarray, out: np.ndarray, *,
+                 mask: Optional[npt.NDArray[np.bool_]] = ...,
+                 bits: Optional[npt.NDArray[np.uint8]] = ..., scale: float) -> None: ...
+def fused_forward(x: np.ndarray, out: np.ndarray, *, seed: int, offset: int, thr: int,
+                  scale: float, mask_out: Optional[npt.NDArray[np.bool_]] = ...,
+                  bits_out: Optional[npt.NDArray[np.uint8]] = ...) -> None: ...
+def draw_mask(shape: Tuple[int, ...], *, seed: int, offset: int, thr: int,
+              mask_out: Optional[npt.NDArray[np.bool_]] = ...,
+              bits_out: Optional[npt.NDArray[np.uint8]] = ...) -> None: ...
+def threshold(p: float) -> int: ...
+def stream_advance(offset: int, n: int) -> int: ...
 def philox4x32(counter: Sequence[int], key: Sequence[int],
                rounds: int = ...) -> Tuple[int, int, int, int]: ...
 def fill_blocks(words: npt.NDArray[np.uint32], block0: int, seed: int,

@@ -8,14 +8,13 @@ position ``offset`` is kept iff word ``offset + i`` of the stream keyed by
 """
 from __future__ import annotations
 
-import math
-import numbers
 import operator
-import reprlib
 
 import numpy as np
 
 from . import _kernels
+from ._checks import (_check_float_array, _check_mask, _check_out, _check_p, _check_shape,
+                      _check_u64, _short, _U64, pack, packed_size, seed_from_rng, unpack)
 
 __all__ = [
     "dropout",
@@ -26,166 +25,6 @@ __all__ = [
     "manual_seed",
     "initial_seed",
 ]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_BOOL = np.dtype(bool)
-_UINT8 = np.dtype(np.uint8)
-_U64 = 1 << 64
-
-
-# ---------------------------------------------------------------------------
-# Argument checking
-
-
-def _short(value, limit=60):
-    """``repr(value)`` cut to ``limit`` characters, for error messages (a
-    message must stay short whatever it was given: a list of 10**6 floats)."""
-    text = reprlib.repr(value) if isinstance(value, (list, tuple, dict, set)) else repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _check_p(p):
-    """Return ``p`` as a float in [0, 1] or raise torch's ValueError."""
-    if type(p) is float or type(p) is int:
-        if 0 <= p <= 1:
-            return float(p)
-    elif (isinstance(p, numbers.Real) and not isinstance(p, (bool, np.bool_))
-          and 0 <= p <= 1):  # NaN fails the comparison
-        return float(p)
-    shown = p if type(p) in (float, int) else _short(p)
-    raise ValueError(f"dropout probability has to be between 0 and 1, but got {shown}")
-
-
-def _threshold(p):
-    """Words ``>= floor(p * 2**32)`` are kept (exact: 2**32 is a power of 2)."""
-    return int(p * 4294967296.0)
-
-
-def _check_u64(value, name):
-    if type(value) is int and 0 <= value < _U64:   # the common case, fast
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
-    if not 0 <= v < _U64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {_short(v)}")
-    return v
-
-
-def _byte_order_name(dtype):
-    return "big-endian" if dtype.byteorder == ">" else "little-endian"
-
-
-def _has_internal_overlap(a):
-    """True if two elements of ``a`` share memory (a written array must not:
-    every position would read and write the same element)."""
-    verdict = _kernels.self_overlap(a)
-    if verdict != 2:
-        return bool(verdict)
-    # the fast test could not tell (interleaved strides): the byte offsets of
-    # all elements, sorted, must lie at least an item apart
-    offsets = np.zeros((), np.int64)
-    for n, stride in zip(a.shape, a.strides):
-        offsets = offsets[..., None] + np.arange(n, dtype=np.int64) * stride
-    offsets = np.sort(offsets, axis=None)
-    return bool(np.any(np.diff(offsets) < a.itemsize))
-
-
-def _check_written(a, name):
-    """An array the result is written into: writeable, no element sharing
-    memory with another (as torch refuses: "more than one element of the
-    written-to tensor refers to a single memory location")."""
-    if not a.flags.writeable:
-        raise ValueError(f"{name} is read-only" if name == "out" else
-                         f"inplace=True needs a writeable array, but {name} is read-only")
-    if not (a.flags.c_contiguous or a.flags.f_contiguous) and _has_internal_overlap(a):
-        raise ValueError(f"{name} has elements that share memory (e.g. a zero stride): "
-                         f"more than one element would be written to one location")
-
-
-def _check_float_array(x, name, inplace):
-    """Return ``x`` as a float32/float64 ndarray in native byte order; for
-    ``inplace`` it must already be a writeable one, elements not overlapping."""
-    if inplace:
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"inplace=True needs a numpy.ndarray for {name}, "
-                            f"got {type(x).__name__}")
-    elif not isinstance(x, np.ndarray):
-        x = np.asarray(x)
-    dt = x.dtype
-    if dt not in _FLOATS:
-        if dt.kind == "f" and dt.itemsize in (4, 8) and not dt.isnative:
-            if inplace:
-                raise TypeError(f"inplace=True needs native byte order, but {name} has dtype "
-                                f"{dt} ({_byte_order_name(dt)}); convert it with "
-                                f"{name}.astype({dt.newbyteorder('=').name})")
-            return x.astype(dt.newbyteorder("="))     # the result in native order
-        raise TypeError(f"cydrop supports float32 and float64 arrays, but {name} has "
-                        f"dtype {dt}")
-    if inplace:
-        _check_written(x, name)
-    return x
-
-
-def _check_out(out, x, inplace):
-    if out is None:
-        return None
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if inplace and out is not x:
-        raise ValueError("out= and inplace=True disagree: with inplace=True the result "
-                         "goes into the input")
-    if out.shape != x.shape:
-        raise ValueError(f"out has shape {out.shape}, expected {x.shape}")
-    if out.dtype != x.dtype:
-        note = (f" (byte order: out is {_byte_order_name(out.dtype)}, the result native)"
-                if out.dtype.newbyteorder("=") == x.dtype else "")
-        raise ValueError(f"out has dtype {out.dtype}, expected {x.dtype}{note}")
-    if out is not x:
-        _check_written(out, "out")
-    return out
-
-
-def _check_shape(shape):
-    """``shape`` as a tuple of ints, its element count representable."""
-    if isinstance(shape, (numbers.Integral, np.integer)):
-        shape = (shape,)
-    try:
-        shape = tuple(operator.index(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"shape must be an int or a sequence of ints, got {_short(shape)}") from None
-    if any(s < 0 for s in shape):
-        raise ValueError(f"shape must not have negative dimensions, got {_short(shape)}")
-    size = math.prod(shape)
-    if size > np.iinfo(np.intp).max:
-        raise ValueError(f"shape {_short(shape)} has {size} elements, more than an array "
-                         f"can hold (at most {np.iinfo(np.intp).max})")
-    return shape, size
-
-
-def _check_mask(mask, x):
-    """Return ``(mask, packed)``: a bool array of x's shape, or packed bits
-    (uint8, ``ceil(x.size / 8)`` bytes, ``np.packbits(m.ravel(), bitorder="little")``)."""
-    if not isinstance(mask, np.ndarray):
-        mask = np.asarray(mask)
-    if mask.dtype == _BOOL:
-        if mask.shape != x.shape:
-            raise ValueError(f"mask has shape {mask.shape}, expected {x.shape}")
-        return mask, False
-    if mask.dtype == _UINT8:
-        nbytes = (x.size + 7) // 8
-        if mask.ndim != 1 or mask.shape[0] != nbytes:
-            raise ValueError(
-                f"a uint8 mask is read as packed bits: it must be 1-D with "
-                f"ceil({x.size} / 8) = {nbytes} bytes, got shape {mask.shape} "
-                f"(pass a bool array for an unpacked mask)")
-        return np.ascontiguousarray(mask), True
-    raise ValueError(f"mask must be a bool array of shape {x.shape} or packed bits "
-                     f"(uint8), got dtype {mask.dtype}")
-
 
 def _result_buffer(x, inplace, out):
     """Where the result goes, and where it must be copied afterwards (only
@@ -228,19 +67,6 @@ def initial_seed():
 manual_seed(None)
 
 
-def seed_from_rng(rng):
-    """A 64-bit Philox seed from ``rng``: None (fresh entropy), an int (used as
-    the seed itself) or a ``numpy.random.Generator`` (one draw)."""
-    if rng is None:
-        return int(np.random.SeedSequence().entropy) % _U64
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, _U64, dtype=np.uint64))
-    if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_)):
-        return _check_u64(rng, "rng")
-    raise TypeError(f"rng must be None, an int or a numpy.random.Generator, "
-                    f"got {type(rng).__name__}")
-
-
 def _resolve_stream(seed, offset, rng, n):
     if seed is not None:
         if rng is not None:
@@ -258,25 +84,24 @@ def _resolve_stream(seed, offset, rng, n):
 # Public functions
 
 
-def _ones_mask(shape, size, kind):
+def _full_mask(shape, size, kind, keep):
+    """All kept (``keep``) or all dropped, in the form ``kind`` names."""
     if kind == "bits":
-        return np.packbits(np.ones(size, dtype=bool), bitorder="little")
-    return np.ones(shape, dtype=bool)
+        return pack(np.full(size, keep))
+    return np.full(shape, keep)
 
 
 def _empty_mask(shape, size, kind):
     if kind == "bits":
-        return np.empty((size + 7) // 8, dtype=np.uint8)
+        return np.empty(packed_size(size), dtype=np.uint8)
     return np.empty(shape, dtype=bool)
 
 
-def _as_kind(mask, packed, kind, shape, size):
+def _as_kind(mask, packed, kind, shape):
     """A given mask in the form ``return_mask`` asks for."""
     if kind == "bits":
-        return mask if packed else np.packbits(mask.ravel(), bitorder="little")
-    if packed:
-        return np.unpackbits(mask, count=size, bitorder="little").view(bool).reshape(shape)
-    return mask
+        return mask if packed else pack(mask)
+    return unpack(mask, shape) if packed else mask
 
 
 def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, offset=0,
@@ -357,28 +182,27 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
         if out is not None and out is not x:
             np.copyto(out, x)
             res = out
-        return (res, _ones_mask(x.shape, x.size, kind)) if kind else res
+        return (res, _full_mask(x.shape, x.size, kind, True)) if kind else res
 
     if p == 1.0:  # x is not read: zeros straight into the result
         res = x if inplace else (np.empty_like(x) if out is None else out)
         res[...] = 0
-        if kind:
-            return res, np.zeros(x.shape, bool) if kind == "bool" else np.zeros((x.size + 7) // 8, np.uint8)
-        return res
+        return (res, _full_mask(x.shape, x.size, kind, False)) if kind else res
 
     scale = 1.0 / (1.0 - p)
     res, copy_to = _result_buffer(x, inplace, out)
     if mask is not None:
-        _kernels.run(x, x, res, None if packed else mask, mask if packed else None,
-                     _kernels.SOURCE_BITS if packed else _kernels.SOURCE_BOOL, False, False,
-                     0, 0, 0, scale)
-        ret_mask = _as_kind(mask, packed, kind, x.shape, x.size) if kind else None
+        if packed:
+            _kernels.masked_scale(x, res, bits=mask, scale=scale)
+        else:
+            _kernels.masked_scale(x, res, mask=mask, scale=scale)
+        ret_mask = _as_kind(mask, packed, kind, x.shape) if kind else None
     else:
         seed, offset = _resolve_stream(seed, offset, rng, x.size)
         ret_mask = _empty_mask(x.shape, x.size, kind) if kind else None
-        _kernels.run(x, x, res, ret_mask if kind == "bool" else None,
-                     ret_mask if kind == "bits" else None, _kernels.SOURCE_STREAM,
-                     kind == "bool", kind == "bits", seed, offset, _threshold(p), scale)
+        _kernels.fused_forward(x, res, seed=seed, offset=offset, thr=_kernels.threshold(p),
+                               scale=scale, mask_out=ret_mask if kind == "bool" else None,
+                               bits_out=ret_mask if kind == "bits" else None)
     if copy_to is not None:
         np.copyto(copy_to, res)
         res = copy_to
@@ -425,12 +249,13 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
     if p == 1.0:
         res[...] = 0
     elif mask is not None:
-        _kernels.run(grad, grad, res, None if packed else mask, mask if packed else None,
-                     _kernels.SOURCE_BITS if packed else _kernels.SOURCE_BOOL, False, False,
-                     0, 0, 0, 1.0 / (1.0 - p))
+        if packed:
+            _kernels.masked_scale(grad, res, bits=mask, scale=1.0 / (1.0 - p))
+        else:
+            _kernels.masked_scale(grad, res, mask=mask, scale=1.0 / (1.0 - p))
     else:
-        _kernels.run(grad, grad, res, None, None, _kernels.SOURCE_STREAM, False, False,
-                     seed, offset, _threshold(p), 1.0 / (1.0 - p))
+        _kernels.fused_forward(grad, res, seed=seed, offset=offset, thr=_kernels.threshold(p),
+                               scale=1.0 / (1.0 - p))
     if copy_to is not None:
         np.copyto(copy_to, res)
         res = copy_to
@@ -448,23 +273,19 @@ def keep_mask(shape, p, seed, offset=0, *, packed=False):
     seed = _check_u64(seed, "seed")
     offset = _check_u64(offset, "offset")
     shape, size = _check_shape(shape)
-    m = np.empty((size + 7) // 8, np.uint8) if packed else np.empty(shape, dtype=bool)
+    m = np.empty(packed_size(size), np.uint8) if packed else np.empty(shape, dtype=bool)
     if size == 0:
         return m
     if p == 0.0 or p == 1.0:
         if packed:
-            return np.packbits(np.full(size, p == 0.0), bitorder="little")
+            return pack(np.full(size, p == 0.0))
         m[...] = p == 0.0
         return m
+    thr = _kernels.threshold(p)
     if packed:
-        # the kernel takes the logical shape from a zero-stride stand-in
-        ref = np.lib.stride_tricks.as_strided(np.empty(1, bool), shape=shape,
-                                              strides=(0,) * len(shape))
-        _kernels.run(ref, None, None, None, m, _kernels.SOURCE_STREAM, False, True,
-                     seed, offset, _threshold(p), 1.0)
+        _kernels.draw_mask(shape, seed=seed, offset=offset, thr=thr, bits_out=m)
     else:
-        _kernels.run(m, None, None, m, None, _kernels.SOURCE_STREAM, True, False,
-                     seed, offset, _threshold(p), 1.0)
+        _kernels.draw_mask(shape, seed=seed, offset=offset, thr=thr, mask_out=m)
     return m
 
 

@@ -7,7 +7,9 @@ import threading
 
 import numpy as np
 
+from . import _kernels
 from . import functional as F
+from ._checks import _check_float_array, _check_p, _check_u64, _short, seed_from_rng, unpack
 
 __all__ = ["Dropout"]
 
@@ -78,12 +80,12 @@ class Dropout:
     """
 
     def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits"):
-        self.p = F._check_p(p)
+        self.p = _check_p(p)
         self.inplace = bool(inplace)
         if mask_storage not in _STORAGES:
             raise ValueError(f"mask_storage must be one of {_STORAGES}, got {mask_storage!r}")
         self.mask_storage = mask_storage
-        self._seed = F.seed_from_rng(rng)
+        self._seed = seed_from_rng(rng)
         self._offset = 0
         # guards (seed, offset): a forward reserves its stream range under it
         self._lock = threading.Lock()
@@ -125,10 +127,10 @@ class Dropout:
             seed, offset = state
         except (TypeError, ValueError):
             raise TypeError(f"state must be a (seed, offset) pair of ints in [0, 2**64), "
-                            f"got {F._short(state)}") from None
+                            f"got {_short(state)}") from None
         for name, v in (("seed", seed), ("offset", offset)):
             try:
-                F._check_u64(v, name)
+                _check_u64(v, name)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"state: {exc} (state must be a (seed, offset) pair of "
                                 f"ints in [0, 2**64))") from None
@@ -142,7 +144,7 @@ class Dropout:
         threads calling this module."""
         with self._lock:
             seed, offset = self._seed, self._offset
-            self._offset = (offset + ((n + 3) & ~3)) % (1 << 64)
+            self._offset = _kernels.stream_advance(offset, n)
         return seed, offset
 
     # -- forward / backward -------------------------------------------------
@@ -168,7 +170,7 @@ class Dropout:
         else:
             # checked before the stream range is taken: a call that fails
             # leaves the position where it was
-            x = F._check_float_array(x, "x", self.inplace)
+            x = _check_float_array(x, "x", self.inplace)
             seed, offset = self._take(x.size)
             if storage == "recompute":
                 out = F.dropout(x, p, True, self.inplace, seed=seed, offset=offset)
@@ -190,7 +192,7 @@ class Dropout:
         if saved is None:
             raise RuntimeError("Dropout.backward called before a forward")
         kind, data, p, shape = saved
-        grad = F._check_float_array(grad, "grad", False)
+        grad = _check_float_array(grad, "grad", False)
         if grad.shape != shape:
             raise ValueError(f"grad has shape {grad.shape}, but the last forward's input "
                              f"had shape {shape}")
@@ -216,8 +218,7 @@ class Dropout:
         if kind == "bool":
             return data
         if kind == "bits":
-            size = int(np.prod(shape))
-            return np.unpackbits(data, count=size, bitorder="little").view(bool).reshape(shape)
+            return unpack(data, shape)
         seed, offset = data
         return F.keep_mask(shape, p, seed, offset)
 

@@ -1,4 +1,7 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, wraparound=False, cdivision=True
+# (boundscheck and initializedcheck come from setup.py: off, on with
+# CYDROP_DEBUG=1 -- they guard the memoryview paths, the Cython API below;
+# a directive written here would override the build switch)
 """cydrop's compiled kernels.
 
 Every kernel is one pass over the logical (C-order) positions of an array of
@@ -16,6 +19,11 @@ Work items are independent (the stream is indexed by position, not by a
 state), so they run under ``prange`` and the result cannot depend on the
 thread count or the chunking.  The Python layer (``cydrop.functional``)
 checks every argument once; the kernels trust them.
+
+Two faces over the same walker: named Python entry points (`masked_scale`,
+`fused_forward`, `draw_mask`) for ``cydrop.functional``, and ``noexcept nogil``
+typed-memoryview functions for other extensions (declared in
+``cydrop/_kernels.pxd``, documented in ``cydrop/kernels.pxd``).
 """
 cimport cython
 from cython.parallel cimport prange
@@ -23,8 +31,11 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 cimport numpy as cnp
 import os
 
+import numpy as np
+
+from cydrop.types cimport floating, DROPOUT_OK, DROPOUT_ERR_LENGTH, DROPOUT_ERR_P
 from _types cimport (
-    floating, cydrop_fill_fn, cydrop_philox4x32, cydrop_impl_supported,
+    cydrop_fill_fn, cydrop_philox4x32, cydrop_impl_supported,
     cydrop_impl_fn, cydrop_best_impl, CYDROP_IMPL_SCALAR, CYDROP_IMPL_AVX2,
     CYDROP_IMPL_AVX512, CYDROP_HAVE_OPENMP, omp_get_max_threads,
     omp_set_num_threads,
@@ -335,52 +346,366 @@ cdef void _make_plan(Plan *pl, cnp.ndarray ref, object x, object o, object m) ex
     pl.m = NULL if m is None else <char *>cnp.PyArray_DATA(<cnp.ndarray>m)
 
 
-def run(cnp.ndarray ref, object x, object out, object mask, object bits, int src,
-        bint write_mask, bint write_bits, uint64_t seed, uint64_t offset,
-        uint32_t thr, double scale):
-    """Run one kernel pass (arguments already checked by ``cydrop.functional``).
-
-    Parameters
-    ----------
-    ref : ndarray
-        Gives the logical shape (``x``, else ``mask``).
-    x, out : ndarray or None
-        Input and output of the masked scaling, same shape and dtype
-        (float32 or float64); ``out`` may be ``x``.  Both None: only a mask
-        is produced.
-    mask : ndarray of bool or None
-        Read when ``src == SRC_BOOL``, written when ``write_mask``.
-    bits : 1-D C-contiguous uint8 ndarray or None
-        ``ceil(n / 8)`` bytes, ``np.packbits(keep.ravel(), bitorder="little")``
-        layout; read when ``src == SRC_BITS``, written when ``write_bits``.
-    src : int
-        ``SRC_STREAM``, ``SRC_BOOL`` or ``SRC_BITS``.
-    seed, offset, thr : int
-        The stream (``SRC_STREAM``): element ``i`` is kept iff word
-        ``offset + i`` of the stream keyed by ``seed`` is ``>= thr``.
-    scale : float
-        Rounded once to the array's dtype.
-    """
-    cdef Plan pl
-    cdef int nthreads = _effective_threads()
-    _make_plan(&pl, ref, x, out, mask)
-    if pl.n == 0:
-        return
-    pl.bits = NULL if bits is None else <uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>bits)
-    pl.src = src
-    pl.write_mask = write_mask
-    pl.write_bits = write_bits
+cdef void _stream_plan(Plan *pl, uint64_t seed, uint64_t offset, uint32_t thr) noexcept nogil:
     pl.seed = seed
     pl.block0 = offset >> 2
     pl.phase = offset & 3
     pl.thr = thr
-    pl.fill = _fill
-    if x is not None and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_DOUBLE:
-        with nogil:
-            _drive[double](&pl, scale, nthreads)
+
+
+cdef void _execute(Plan *pl, bint is_double, double scale) noexcept nogil:
+    """Run the walker over the plan on the configured thread count."""
+    cdef int nthreads
+    if pl.n == 0:
+        return
+    nthreads = _effective_threads()
+    if is_double:
+        _drive[double](pl, scale, nthreads)
     else:
-        with nogil:
-            _drive[float](&pl, <float>scale, nthreads)
+        _drive[float](pl, <float>scale, nthreads)
+
+
+cdef Plan _new_plan(cnp.ndarray ref, object x, object o, object m) except *:
+    cdef Plan pl
+    _make_plan(&pl, ref, x, o, m)
+    pl.bits = NULL
+    pl.src = SRC_STREAM
+    pl.write_mask = False
+    pl.write_bits = False
+    _stream_plan(&pl, 0, 0, 0)
+    pl.fill = _fill
+    return pl
+
+
+cdef int _float_type(cnp.ndarray x, cnp.ndarray out) except -1:
+    """NPY_FLOAT or NPY_DOUBLE, the same for both arrays, else TypeError."""
+    cdef int t = cnp.PyArray_TYPE(x)
+    if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(out) != t \
+            or not cnp.PyArray_ISNOTSWAPPED(x) or not cnp.PyArray_ISNOTSWAPPED(out):
+        raise TypeError(f"kernels take native float32/float64 arrays of one dtype, got "
+                        f"{x.dtype} and {out.dtype}")
+    if not cnp.PyArray_SAMESHAPE(x, out):
+        raise ValueError(f"x has shape {(<object>x).shape} but out has {(<object>out).shape}")
+    return t
+
+
+cdef uint8_t *_bits_arg(cnp.ndarray bits, Py_ssize_t n, str name) except? NULL:
+    if (cnp.PyArray_TYPE(bits) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(bits) != 1
+            or not cnp.PyArray_IS_C_CONTIGUOUS(bits) or bits.shape[0] != (n + 7) // 8):
+        raise ValueError(f"{name} must be 1-D C-contiguous uint8 of {(n + 7) // 8} bytes")
+    return <uint8_t *>cnp.PyArray_DATA(bits)
+
+
+cdef _bool_arg(cnp.ndarray mask, cnp.ndarray like, str name):
+    if cnp.PyArray_TYPE(mask) != cnp.NPY_BOOL or not cnp.PyArray_SAMESHAPE(mask, like):
+        raise ValueError(f"{name} must be a bool array of shape {(<object>like).shape}")
+
+
+def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None, *,
+                 cnp.ndarray mask=None, cnp.ndarray bits=None, double scale):
+    """Masked scaling: ``out = keep ? x * scale : 0`` with ``keep`` from a bool
+    ``mask`` of x's shape or from packed ``bits`` (exactly one).  ``out`` may
+    be ``x``; the scale is rounded once to the dtype."""
+    cdef int t = _float_type(x, out)
+    cdef Plan pl
+    if (mask is None) == (bits is None):
+        raise ValueError("masked_scale takes exactly one of mask= or bits=")
+    if mask is not None:
+        _bool_arg(mask, x, "mask")
+    pl = _new_plan(x, x, out, mask)
+    if bits is not None:
+        pl.bits = _bits_arg(bits, pl.n, "bits")
+        pl.src = SRC_BITS
+    else:
+        pl.src = SRC_BOOL
+    with nogil:
+        _execute(&pl, t == cnp.NPY_DOUBLE, scale)
+
+
+def fused_forward(cnp.ndarray x not None, cnp.ndarray out not None, *, uint64_t seed,
+                  uint64_t offset, uint32_t thr, double scale, cnp.ndarray mask_out=None,
+                  cnp.ndarray bits_out=None):
+    """The fused forward (and the regenerating backward): element ``i`` is
+    kept iff stream word ``offset + i`` (mod 2**64) under ``seed`` is
+    ``>= thr``; ``out = keep ? x * scale : 0``.  Optionally writes the mask
+    too, as bools (``mask_out``, x's shape) and/or packed bits (``bits_out``)."""
+    cdef int t = _float_type(x, out)
+    cdef Plan pl
+    if mask_out is not None:
+        _bool_arg(mask_out, x, "mask_out")
+    pl = _new_plan(x, x, out, mask_out)
+    _stream_plan(&pl, seed, offset, thr)
+    pl.write_mask = mask_out is not None
+    if bits_out is not None:
+        pl.bits = _bits_arg(bits_out, pl.n, "bits_out")
+        pl.write_bits = True
+    with nogil:
+        _execute(&pl, t == cnp.NPY_DOUBLE, scale)
+
+
+def draw_mask(tuple shape, *, uint64_t seed, uint64_t offset, uint32_t thr,
+              cnp.ndarray mask_out=None, cnp.ndarray bits_out=None):
+    """Only the mask: write the keep flags of an array of ``shape`` at stream
+    position ``offset`` as bools (``mask_out``, of ``shape``) and/or packed
+    bits (``bits_out``)."""
+    cdef Plan pl
+    cdef cnp.ndarray ref
+    if mask_out is None and bits_out is None:
+        raise ValueError("draw_mask needs mask_out= or bits_out=")
+    if mask_out is not None:
+        ref = mask_out
+        if cnp.PyArray_TYPE(mask_out) != cnp.NPY_BOOL or (<object>mask_out).shape != shape:
+            raise ValueError(f"mask_out must be a bool array of shape {shape}")
+    else:
+        # the walker takes the logical shape from a zero-stride stand-in
+        ref = np.lib.stride_tricks.as_strided(np.empty(1, bool), shape=shape,
+                                              strides=(0,) * len(shape))
+    pl = _new_plan(ref, None, None, mask_out)
+    _stream_plan(&pl, seed, offset, thr)
+    pl.write_mask = mask_out is not None
+    if bits_out is not None:
+        pl.bits = _bits_arg(bits_out, pl.n, "bits_out")
+        pl.write_bits = True
+    with nogil:
+        _execute(&pl, False, 1.0)
+
+
+# ---------------------------------------------------------------------------
+# The Cython API (declared in cydrop/_kernels.pxd, documented in
+# cydrop/kernels.pxd): 1-D contiguous views, a plan of one axis, the same
+# walker as above.
+
+cdef inline void _plan_1d(Plan *pl, Py_ssize_t n, Py_ssize_t item, const void *x,
+                          void *o, const uint8_t *m) noexcept nogil:
+    pl.ndim = 1
+    pl.n = n
+    pl.shape[0] = n if n > 0 else 1
+    pl.xs[0] = item
+    pl.os[0] = item
+    pl.ms[0] = 1
+    pl.x = <char *>x
+    pl.o = <char *>o
+    pl.m = <char *>m
+    pl.bits = NULL
+    pl.src = SRC_STREAM
+    pl.write_mask = False
+    pl.write_bits = False
+    _stream_plan(pl, 0, 0, 0)
+    pl.fill = _fill
+
+
+cdef inline bint _bad_p(double p) noexcept nogil:
+    return not (p >= 0.0 and p <= 1.0)      # NaN too
+
+
+cdef uint32_t keep_threshold(double p) noexcept nogil:
+    """floor(p * 2**32) for p in [0, 1) (exact: 2**32 is a power of two)."""
+    if not (p > 0.0):
+        return 0
+    if p >= 1.0:
+        return 0xFFFFFFFFu
+    return <uint32_t>(p * 4294967296.0)
+
+
+cdef double keep_scale(double p) noexcept nogil:
+    return 1.0 / (1.0 - p)
+
+
+def threshold(double p):
+    """``floor(p * 2**32)``: words at or above it are kept (p in [0, 1))."""
+    return keep_threshold(p)
+
+
+def stream_advance(uint64_t offset, uint64_t n):
+    """The stream position after a call on ``n`` elements at ``offset``:
+    ``n`` rounded up to whole 4-word blocks, modulo 2**64 (the one rule the
+    default stream and every module follow)."""
+    return _advance(offset, n)
+
+
+cdef inline uint64_t _advance(uint64_t offset, uint64_t n) noexcept nogil:
+    return offset + ((n + 3) & ~(<uint64_t>3))
+
+
+cdef int _masked(const floating *x, const uint8_t *mask, const uint8_t *bits, Py_ssize_t n,
+                 double scale, floating *out) noexcept nogil:
+    cdef Plan pl
+    if n == 0:
+        return DROPOUT_OK
+    _plan_1d(&pl, n, sizeof(floating), x, out, mask)
+    if bits != NULL:
+        pl.bits = <uint8_t *>bits
+        pl.src = SRC_BITS
+    else:
+        pl.src = SRC_BOOL
+    _execute(&pl, floating is double, scale)
+    return DROPOUT_OK
+
+
+cdef int _zeros(floating *out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        out[k] = 0
+    return DROPOUT_OK
+
+
+cdef int apply_mask(const floating[::1] x, const uint8_t[::1] mask, double scale,
+                    floating[::1] out) noexcept nogil:
+    cdef Py_ssize_t n = x.shape[0]
+    if mask.shape[0] != n or out.shape[0] != n:
+        return DROPOUT_ERR_LENGTH
+    return _masked(&x[0] if n else NULL, &mask[0] if n else NULL, NULL, n, scale,
+                   &out[0] if n else NULL)
+
+
+cdef int apply_mask_inplace(floating[::1] x, const uint8_t[::1] mask,
+                            double scale) noexcept nogil:
+    cdef Py_ssize_t n = x.shape[0]
+    if mask.shape[0] != n:
+        return DROPOUT_ERR_LENGTH
+    return _masked(&x[0] if n else NULL, &mask[0] if n else NULL, NULL, n, scale,
+                   &x[0] if n else NULL)
+
+
+cdef int apply_bits(const floating[::1] x, const uint8_t[::1] bits, double scale,
+                    floating[::1] out) noexcept nogil:
+    cdef Py_ssize_t n = x.shape[0]
+    if bits.shape[0] != (n + 7) // 8 or out.shape[0] != n:
+        return DROPOUT_ERR_LENGTH
+    return _masked(&x[0] if n else NULL, NULL, &bits[0] if n else NULL, n, scale,
+                   &out[0] if n else NULL)
+
+
+cdef int apply_bits_inplace(floating[::1] x, const uint8_t[::1] bits,
+                            double scale) noexcept nogil:
+    cdef Py_ssize_t n = x.shape[0]
+    if bits.shape[0] != (n + 7) // 8:
+        return DROPOUT_ERR_LENGTH
+    return _masked(&x[0] if n else NULL, NULL, &bits[0] if n else NULL, n, scale,
+                   &x[0] if n else NULL)
+
+
+cdef int _stream(const floating *x, Py_ssize_t n, double p, uint64_t seed, uint64_t offset,
+                 floating *out, uint8_t *mask_out, uint8_t *bits_out) noexcept nogil:
+    """The fused forward / regenerating backward on one contiguous axis; p in
+    [0, 1] (p == 1: zeros and an all-dropped mask)."""
+    cdef Plan pl
+    cdef Py_ssize_t k
+    if n == 0:
+        return DROPOUT_OK
+    if p == 1.0:
+        if x != NULL:
+            _zeros(out, n)
+        if mask_out != NULL:
+            for k in range(n):
+                mask_out[k] = 0
+        if bits_out != NULL:
+            for k in range((n + 7) // 8):
+                bits_out[k] = 0
+        return DROPOUT_OK
+    _plan_1d(&pl, n, sizeof(floating), x, out, mask_out)
+    _stream_plan(&pl, seed, offset, keep_threshold(p))
+    pl.write_mask = mask_out != NULL
+    if bits_out != NULL:
+        pl.bits = bits_out
+        pl.write_bits = True
+    _execute(&pl, floating is double, keep_scale(p))
+    return DROPOUT_OK
+
+
+cdef int forward(const floating[::1] x, double p, uint64_t seed, uint64_t offset,
+                 floating[::1] out) noexcept nogil:
+    cdef Py_ssize_t n = x.shape[0]
+    if _bad_p(p):
+        return DROPOUT_ERR_P
+    if out.shape[0] != n:
+        return DROPOUT_ERR_LENGTH
+    return _stream(&x[0] if n else NULL, n, p, seed, offset, &out[0] if n else NULL,
+                   NULL, NULL)
+
+
+cdef int forward_mask(const floating[::1] x, double p, uint64_t seed, uint64_t offset,
+                      floating[::1] out, uint8_t[::1] mask_out) noexcept nogil:
+    cdef Py_ssize_t n = x.shape[0]
+    if _bad_p(p):
+        return DROPOUT_ERR_P
+    if out.shape[0] != n or mask_out.shape[0] != n:
+        return DROPOUT_ERR_LENGTH
+    return _stream(&x[0] if n else NULL, n, p, seed, offset, &out[0] if n else NULL,
+                   &mask_out[0] if n else NULL, NULL)
+
+
+cdef int forward_bits(const floating[::1] x, double p, uint64_t seed, uint64_t offset,
+                      floating[::1] out, uint8_t[::1] bits_out) noexcept nogil:
+    cdef Py_ssize_t n = x.shape[0]
+    if _bad_p(p):
+        return DROPOUT_ERR_P
+    if out.shape[0] != n or bits_out.shape[0] != (n + 7) // 8:
+        return DROPOUT_ERR_LENGTH
+    return _stream(&x[0] if n else NULL, n, p, seed, offset, &out[0] if n else NULL,
+                   NULL, &bits_out[0] if n else NULL)
+
+
+cdef int backward_mask(const floating[::1] grad, const uint8_t[::1] mask, double p,
+                       floating[::1] out) noexcept nogil:
+    cdef Py_ssize_t n = grad.shape[0]
+    if _bad_p(p):
+        return DROPOUT_ERR_P
+    if mask.shape[0] != n or out.shape[0] != n:
+        return DROPOUT_ERR_LENGTH
+    if p == 1.0:
+        return _zeros(&out[0] if n else NULL, n)
+    return _masked(&grad[0] if n else NULL, &mask[0] if n else NULL, NULL, n, keep_scale(p),
+                   &out[0] if n else NULL)
+
+
+cdef int backward_bits(const floating[::1] grad, const uint8_t[::1] bits, double p,
+                       floating[::1] out) noexcept nogil:
+    cdef Py_ssize_t n = grad.shape[0]
+    if _bad_p(p):
+        return DROPOUT_ERR_P
+    if bits.shape[0] != (n + 7) // 8 or out.shape[0] != n:
+        return DROPOUT_ERR_LENGTH
+    if p == 1.0:
+        return _zeros(&out[0] if n else NULL, n)
+    return _masked(&grad[0] if n else NULL, NULL, &bits[0] if n else NULL, n, keep_scale(p),
+                   &out[0] if n else NULL)
+
+
+cdef int backward_stream(const floating[::1] grad, double p, uint64_t seed,
+                         uint64_t offset, floating[::1] out) noexcept nogil:
+    return forward(grad, p, seed, offset, out)
+
+
+cdef int fill_words(uint32_t[::1] words, uint64_t seed, uint64_t offset) noexcept nogil:
+    """Words offset .. offset + len(words) - 1 of the stream (mod 2**64)."""
+    cdef Py_ssize_t n = words.shape[0], k
+    cdef uint32_t block[4]
+    cdef uint64_t lead = offset & 3, b = offset >> 2
+    cdef Py_ssize_t whole
+    k = 0
+    if n == 0:
+        return DROPOUT_OK
+    if lead:            # the partial first block
+        _fill_wrapped(_fill, block, b, 1, seed)
+        while lead < 4 and k < n:
+            words[k] = block[lead]
+            k += 1
+            lead += 1
+        b += 1
+    whole = (n - k) // 4
+    if whole:
+        _fill_wrapped(_fill, &words[k], b, <uint64_t>whole, seed)
+        k += 4 * whole
+        b += <uint64_t>whole
+    if k < n:           # the partial last block
+        _fill_wrapped(_fill, block, b, 1, seed)
+        lead = 0
+        while k < n:
+            words[k] = block[lead]
+            k += 1
+            lead += 1
+    return DROPOUT_OK
 
 
 # ---------------------------------------------------------------------------
@@ -499,9 +824,6 @@ def set_parallel_min_chunks(Py_ssize_t n):
 
 
 CHUNK_ELEMENTS = CHUNK
-SOURCE_STREAM = SRC_STREAM
-SOURCE_BOOL = SRC_BOOL
-SOURCE_BITS = SRC_BITS
 
 def _cap_note():
     if _cap == CYDROP_IMPL_AVX512:
@@ -630,7 +952,7 @@ def default_stream_take(Py_ssize_t n):
     ``n`` rounded up to whole 4-word blocks (wrapping modulo 2**64)."""
     global _default_offset
     cdef uint64_t offset = _default_offset
-    _default_offset = offset + ((<uint64_t>n + 3) & ~(<uint64_t>3))
+    _default_offset = _advance(offset, <uint64_t>n)
     return (_default_seed, offset)
 
 

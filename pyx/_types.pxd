@@ -1,11 +1,8 @@
 # cython: language_level=3
-"""Shared types and C declarations for cydrop's kernels (one home, no local copies)."""
+"""C declarations for cydrop's kernels: the Philox header and OpenMP (one
+home, no local copies).  The element types live in ``cydrop/types.pxd``,
+which the Cython API shares with users."""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-
-# The element types the kernels are compiled for (float32, float64).
-ctypedef fused floating:
-    float
-    double
 
 cdef extern from "philox.h" nogil:
     int CYDROP_IMPL_SCALAR

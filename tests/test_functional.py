@@ -387,3 +387,30 @@ def test_stream_words_bad_n():
         cydrop.stream_words(1, 0, -1)
     with pytest.raises(TypeError, match="n must be an integer"):
         cydrop.stream_words(1, 0, 2.0)
+
+
+def test_kernel_entry_points_refuse_wrong_arguments():
+    # the boundary between the Python layer and the walker: typed, named
+    # entry points; a wrong argument raises instead of reaching a cast
+    from cydrop import _kernels
+    x, out = np.ones(16, np.float32), np.empty(16, np.float32)
+    with pytest.raises(TypeError):
+        _kernels.masked_scale([1.0] * 16, out, mask=np.ones(16, bool), scale=2.0)
+    with pytest.raises(TypeError, match="one dtype"):
+        _kernels.masked_scale(x, np.empty(16), mask=np.ones(16, bool), scale=2.0)
+    with pytest.raises(ValueError, match="shape"):
+        _kernels.masked_scale(x, np.empty(8, np.float32), mask=np.ones(16, bool), scale=2.0)
+    with pytest.raises(ValueError, match="exactly one"):
+        _kernels.masked_scale(x, out, scale=2.0)
+    with pytest.raises(ValueError, match="bits must be"):
+        _kernels.masked_scale(x, out, bits=np.ones(1, np.uint8), scale=2.0)
+    with pytest.raises(ValueError, match="mask must be a bool"):
+        _kernels.masked_scale(x, out, mask=np.ones(16, np.uint8), scale=2.0)
+    with pytest.raises(OverflowError):
+        _kernels.fused_forward(x, out, seed=-1, offset=0, thr=0, scale=1.0)
+    with pytest.raises(TypeError):
+        _kernels.fused_forward(x, out, 1, 0, 0, 1.0)          # keyword-only
+    with pytest.raises(ValueError, match="bits_out"):
+        _kernels.draw_mask((16,), seed=1, offset=0, thr=0, bits_out=np.empty(3, np.uint8))
+    with pytest.raises(ValueError, match="mask_out= or bits_out="):
+        _kernels.draw_mask((16,), seed=1, offset=0, thr=0)

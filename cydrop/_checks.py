@@ -1,0 +1,197 @@
+"""Argument checking, in one place: `cydrop.functional` and
+`cydrop.module` both check through these helpers (the kernels trust what
+they are given), and the packed-mask layout rules live here too."""
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import reprlib
+
+import numpy as np
+
+from . import _kernels
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_BOOL = np.dtype(bool)
+_UINT8 = np.dtype(np.uint8)
+_U64 = 1 << 64
+
+
+def _short(value, limit=60):
+    """``repr(value)`` cut to ``limit`` characters, for error messages (a
+    message must stay short whatever it was given: a list of 10**6 floats)."""
+    text = reprlib.repr(value) if isinstance(value, (list, tuple, dict, set)) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _check_p(p):
+    """Return ``p`` as a float in [0, 1] or raise torch's ValueError."""
+    if type(p) is float or type(p) is int:
+        if 0 <= p <= 1:
+            return float(p)
+    elif (isinstance(p, numbers.Real) and not isinstance(p, (bool, np.bool_))
+          and 0 <= p <= 1):  # NaN fails the comparison
+        return float(p)
+    shown = p if type(p) in (float, int) else _short(p)
+    raise ValueError(f"dropout probability has to be between 0 and 1, but got {shown}")
+
+
+def _check_u64(value, name):
+    if type(value) is int and 0 <= value < _U64:   # the common case, fast
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not 0 <= v < _U64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {_short(v)}")
+    return v
+
+
+def _byte_order_name(dtype):
+    return "big-endian" if dtype.byteorder == ">" else "little-endian"
+
+
+def _has_internal_overlap(a):
+    """True if two elements of ``a`` share memory (a written array must not:
+    every position would read and write the same element)."""
+    verdict = _kernels.self_overlap(a)
+    if verdict != 2:
+        return bool(verdict)
+    # the fast test could not tell (interleaved strides): the byte offsets of
+    # all elements, sorted, must lie at least an item apart
+    offsets = np.zeros((), np.int64)
+    for n, stride in zip(a.shape, a.strides):
+        offsets = offsets[..., None] + np.arange(n, dtype=np.int64) * stride
+    offsets = np.sort(offsets, axis=None)
+    return bool(np.any(np.diff(offsets) < a.itemsize))
+
+
+def _check_written(a, name):
+    """An array the result is written into: writeable, no element sharing
+    memory with another (as torch refuses: "more than one element of the
+    written-to tensor refers to a single memory location")."""
+    if not a.flags.writeable:
+        raise ValueError(f"{name} is read-only" if name == "out" else
+                         f"inplace=True needs a writeable array, but {name} is read-only")
+    if not (a.flags.c_contiguous or a.flags.f_contiguous) and _has_internal_overlap(a):
+        raise ValueError(f"{name} has elements that share memory (e.g. a zero stride): "
+                         f"more than one element would be written to one location")
+
+
+def _check_float_array(x, name, inplace):
+    """Return ``x`` as a float32/float64 ndarray in native byte order; for
+    ``inplace`` it must already be a writeable one, elements not overlapping."""
+    if inplace:
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"inplace=True needs a numpy.ndarray for {name}, "
+                            f"got {type(x).__name__}")
+    elif not isinstance(x, np.ndarray):
+        x = np.asarray(x)
+    dt = x.dtype
+    if dt not in _FLOATS:
+        if dt.kind == "f" and dt.itemsize in (4, 8) and not dt.isnative:
+            if inplace:
+                raise TypeError(f"inplace=True needs native byte order, but {name} has dtype "
+                                f"{dt} ({_byte_order_name(dt)}); convert it with "
+                                f"{name}.astype({dt.newbyteorder('=').name})")
+            return x.astype(dt.newbyteorder("="))     # the result in native order
+        raise TypeError(f"cydrop supports float32 and float64 arrays, but {name} has "
+                        f"dtype {dt}")
+    if inplace:
+        _check_written(x, name)
+    return x
+
+
+def _check_out(out, x, inplace):
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if inplace and out is not x:
+        raise ValueError("out= and inplace=True disagree: with inplace=True the result "
+                         "goes into the input")
+    if out.shape != x.shape:
+        raise ValueError(f"out has shape {out.shape}, expected {x.shape}")
+    if out.dtype != x.dtype:
+        note = (f" (byte order: out is {_byte_order_name(out.dtype)}, the result native)"
+                if out.dtype.newbyteorder("=") == x.dtype else "")
+        raise ValueError(f"out has dtype {out.dtype}, expected {x.dtype}{note}")
+    if out is not x:
+        _check_written(out, "out")
+    return out
+
+
+def _check_shape(shape):
+    """``shape`` as a tuple of ints, its element count representable."""
+    if isinstance(shape, (numbers.Integral, np.integer)):
+        shape = (shape,)
+    try:
+        shape = tuple(operator.index(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"shape must be an int or a sequence of ints, got {_short(shape)}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"shape must not have negative dimensions, got {_short(shape)}")
+    size = math.prod(shape)
+    if size > np.iinfo(np.intp).max:
+        raise ValueError(f"shape {_short(shape)} has {size} elements, more than an array "
+                         f"can hold (at most {np.iinfo(np.intp).max})")
+    return shape, size
+
+
+def _check_mask(mask, x):
+    """Return ``(mask, packed)``: a bool array of x's shape, or packed bits
+    (uint8, ``ceil(x.size / 8)`` bytes, ``np.packbits(m.ravel(), bitorder="little")``)."""
+    if not isinstance(mask, np.ndarray):
+        mask = np.asarray(mask)
+    if mask.dtype == _BOOL:
+        if mask.shape != x.shape:
+            raise ValueError(f"mask has shape {mask.shape}, expected {x.shape}")
+        return mask, False
+    if mask.dtype == _UINT8:
+        nbytes = packed_size(x.size)
+        if mask.ndim != 1 or mask.shape[0] != nbytes:
+            raise ValueError(
+                f"a uint8 mask is read as packed bits: it must be 1-D with "
+                f"ceil({x.size} / 8) = {nbytes} bytes, got shape {mask.shape} "
+                f"(pass a bool array for an unpacked mask)")
+        return np.ascontiguousarray(mask), True
+    raise ValueError(f"mask must be a bool array of shape {x.shape} or packed bits "
+                     f"(uint8), got dtype {mask.dtype}")
+
+
+def seed_from_rng(rng):
+    """A 64-bit Philox seed from ``rng``: None (fresh entropy), an int (used as
+    the seed itself) or a ``numpy.random.Generator`` (one draw)."""
+    if rng is None:
+        return int(np.random.SeedSequence().entropy) % _U64
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, _U64, dtype=np.uint64))
+    if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_)):
+        return _check_u64(rng, "rng")
+    raise TypeError(f"rng must be None, an int or a numpy.random.Generator, "
+                    f"got {type(rng).__name__}")
+
+
+# ---------------------------------------------------------------------------
+# Packed masks: element i is bit i % 8 of byte i // 8
+# (``np.packbits(m.ravel(), bitorder="little")``)
+
+
+def packed_size(n):
+    """Bytes of a packed mask of ``n`` elements."""
+    return (n + 7) // 8
+
+
+def unpack(bits, shape):
+    """A packed mask back to a bool array of ``shape``."""
+    return (np.unpackbits(bits, count=math.prod(shape), bitorder="little")
+            .view(bool).reshape(shape))
+
+
+def pack(mask):
+    """A bool mask of any shape to packed bits."""
+    return np.packbits(mask.ravel(), bitorder="little")
