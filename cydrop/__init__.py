@@ -6,6 +6,8 @@ whose mask comes from the counter-based Philox4x32-10 stream: the same mask on
 any thread count, memory layout or machine.  Semantics follow
 ``torch.nn.functional.dropout`` / ``torch.nn.Dropout``.
 """
+import os
+
 from ._version import __version__
 from . import _kernels
 from .functional import (
@@ -18,6 +20,21 @@ from .functional import (
     stream_words,
 )
 from .module import Dropout
+
+
+def get_include():
+    """The directory to put on Cython's ``include_path`` (and the C
+    compiler's include path) to build an extension that cimports cydrop's
+    Cython API, as ``numpy.get_include()`` is used::
+
+        from Cython.Build import cythonize
+        cythonize(extensions, include_path=[cydrop.get_include()])
+
+    It holds the ``cydrop`` package with its ``.pxd`` files
+    (``from cydrop.kernels cimport forward``; see ``cydrop/kernels.pxd``).
+    Cython also finds them through ``sys.path`` when cydrop is installed.
+    """
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def get_num_threads():
@@ -42,6 +59,7 @@ __all__ = [
     "__version__",
     "dropout",
     "dropout_backward",
+    "get_include",
     "get_num_threads",
     "initial_seed",
     "keep_mask",
