@@ -3,12 +3,14 @@ cydrop; ``python -m cydrop bench``: the speed table (see ``--help``)."""
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
-import time
 
 import numpy as np
 
 import cydrop
+from ._bench import time_call
+from ._optional import import_torch
 
 
 class NumpyDropout:
@@ -30,14 +32,6 @@ class NumpyDropout:
         return grad * self.mask / (1 - self.p)
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
-
-
 def _show(label, a):
     body = np.array2string(a, precision=4, suppress_small=True, max_line_width=110)
     print(f"{label}:\n{body}")
@@ -51,13 +45,7 @@ def _agree(name, a, b):
 
 
 def _median_time(fn, repeat=15):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return statistics.median(time_call(fn, repeat))
 
 
 def demo(args):
@@ -65,7 +53,7 @@ def demo(args):
     rng = np.random.default_rng(args.seed)
     x = rng.standard_normal((3, 7))
     grad = rng.standard_normal((3, 7))
-    torch = None if args.no_torch else _torch()
+    torch = None if args.no_torch else import_torch()
 
     layer = cydrop.Dropout(p=p)
     ref = NumpyDropout(p)

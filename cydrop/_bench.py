@@ -43,6 +43,7 @@ from typing import Callable, Optional
 import numpy as np
 
 import cydrop
+from ._optional import import_torch as _import_torch
 
 DEFAULT_SIZES = (2**16, 2**20, 2**22, 2**24)
 DEFAULT_REPEAT = 15
@@ -266,14 +267,6 @@ def time_call(fn: Callable[[], object], repeat: int) -> list:
 
 # ---------------------------------------------------------------------------
 # Environment
-
-
-def _import_torch():
-    try:
-        import torch
-    except Exception:  # not installed, or broken: the torch row is skipped
-        return None
-    return torch
 
 
 def _cpu_model() -> str:

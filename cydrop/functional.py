@@ -131,7 +131,8 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     offset : int
         Stream position of element 0 (with ``seed`` or ``rng``).
     rng : None, int or numpy.random.Generator, optional
-        Source of the seed (SPEC 7): an int is the seed itself, a Generator
+        Source of the seed, as the Scientific Python convention SPEC 7
+        (https://scientific-python.org/specs/spec-0007/): an int is the seed itself, a Generator
         gives one draw.
     out : ndarray, optional
         Preallocated result of x's shape and dtype (it may be ``x``).
