@@ -422,6 +422,17 @@ def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None, *,
         _execute(&pl, t == cnp.NPY_DOUBLE, scale)
 
 
+cdef int _stream_outputs(Plan *pl, uint64_t seed, uint64_t offset, uint32_t thr,
+                         cnp.ndarray mask_out, cnp.ndarray bits_out) except -1:
+    """The keep flags from the stream; also written as bools and/or bits."""
+    _stream_plan(pl, seed, offset, thr)
+    pl.write_mask = mask_out is not None
+    if bits_out is not None:
+        pl.bits = _bits_arg(bits_out, pl.n, "bits_out")
+        pl.write_bits = True
+    return 0
+
+
 def fused_forward(cnp.ndarray x not None, cnp.ndarray out not None, *, uint64_t seed,
                   uint64_t offset, uint32_t thr, double scale, cnp.ndarray mask_out=None,
                   cnp.ndarray bits_out=None):
@@ -434,11 +445,7 @@ def fused_forward(cnp.ndarray x not None, cnp.ndarray out not None, *, uint64_t 
     if mask_out is not None:
         _bool_arg(mask_out, x, "mask_out")
     pl = _new_plan(x, x, out, mask_out)
-    _stream_plan(&pl, seed, offset, thr)
-    pl.write_mask = mask_out is not None
-    if bits_out is not None:
-        pl.bits = _bits_arg(bits_out, pl.n, "bits_out")
-        pl.write_bits = True
+    _stream_outputs(&pl, seed, offset, thr, mask_out, bits_out)
     with nogil:
         _execute(&pl, t == cnp.NPY_DOUBLE, scale)
 
@@ -461,11 +468,7 @@ def draw_mask(tuple shape, *, uint64_t seed, uint64_t offset, uint32_t thr,
         ref = np.lib.stride_tricks.as_strided(np.empty(1, bool), shape=shape,
                                               strides=(0,) * len(shape))
     pl = _new_plan(ref, None, None, mask_out)
-    _stream_plan(&pl, seed, offset, thr)
-    pl.write_mask = mask_out is not None
-    if bits_out is not None:
-        pl.bits = _bits_arg(bits_out, pl.n, "bits_out")
-        pl.write_bits = True
+    _stream_outputs(&pl, seed, offset, thr, mask_out, bits_out)
     with nogil:
         _execute(&pl, False, 1.0)
 
