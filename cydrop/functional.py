@@ -234,6 +234,17 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
     -------
     ndarray
         Dropped positions are exactly 0.0, whatever ``grad`` holds there.
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> x, g = np.ones(6), np.full(6, 3.0)
+    >>> y, m = cydrop.dropout(x, 0.5, seed=2, return_mask=True)
+    >>> dx = cydrop.dropout_backward(g, m, 0.5)
+    >>> bool(np.array_equal(dx, 3 * y))
+    True
+    >>> bool(np.array_equal(dx, cydrop.dropout_backward(g, p=0.5, seed=2, offset=0)))
+    True
     """
     p = _check_p(p)
     grad = _check_float_array(grad, "grad", inplace)
@@ -269,6 +280,14 @@ def keep_mask(shape, p, seed, offset=0, *, packed=False):
 
     Returns a bool array of ``shape``, or with ``packed=True`` the
     ``np.packbits(mask.ravel(), bitorder="little")`` bytes.
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> m = cydrop.keep_mask((2, 3), 0.5, seed=7, offset=4)
+    >>> _, m2 = cydrop.dropout(np.ones((2, 3)), 0.5, seed=7, offset=4, return_mask=True)
+    >>> bool(np.array_equal(m, m2))
+    True
     """
     p = _check_p(p)
     seed = _check_u64(seed, "seed")
@@ -293,7 +312,17 @@ def keep_mask(shape, p, seed, offset=0, *, packed=False):
 def stream_words(seed, offset, n):
     """Words ``offset .. offset + n - 1`` of the Philox stream keyed by
     ``seed``, as a uint32 array (docs/design.md, "The random stream"); the
-    stream wraps: word ``(offset + i) mod 2**64``."""
+    stream wraps: word ``(offset + i) mod 2**64``.
+
+    Examples
+    --------
+    >>> import cydrop
+    >>> w = cydrop.stream_words(0, 0, 4)
+    >>> [hex(v) for v in w] == [hex(v) for v in cydrop.philox4x32_10((0, 0, 0, 0), (0, 0))]
+    True
+    >>> bool((cydrop.stream_words(5, 2**64 - 2, 4)[2:] == cydrop.stream_words(5, 0, 2)).all())
+    True
+    """
     seed = _check_u64(seed, "seed")
     offset = _check_u64(offset, "offset")
     try:

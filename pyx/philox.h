@@ -1,10 +1,10 @@
 /*
  * Philox4x32-10 (Salmon, Moraes, Dror, Shaw, SC'11), the counter-based stream
- * behind every cydrop mask.  See DESIGN.md "The random stream" (normative):
+ * behind every cydrop mask.  See docs/design.md "The random stream" (normative):
  *
  *   key     = (seed & 0xFFFFFFFF, seed >> 32)
  *   word j  = word (j % 4) of philox4x32_10(counter=(b & 0xFFFFFFFF, b >> 32, 0, 0), key),
- *             b = j / 4
+ *             b = j / 4, for j in [0, 2**64): a call at offset uses word (offset + i) mod 2**64
  *
  * Three implementations of the block fill produce bit-identical words:
  *   scalar  - portable C, any CPU;

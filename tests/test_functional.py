@@ -1,5 +1,5 @@
 """cydrop.dropout / dropout_backward: semantics, parity with the NumPy
-reference, in place / out=, masks, and every bad input of DESIGN.md "Errors"."""
+reference, in place / out=, masks, and every bad input of docs/design.md "Errors"."""
 import math
 
 import numpy as np
