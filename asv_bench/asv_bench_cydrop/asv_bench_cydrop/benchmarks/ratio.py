@@ -25,13 +25,15 @@ The type then
 2. calibrates, for each callable separately, the number of calls that makes
    one sample last at least ``sample_time`` seconds (default 0.01), unless
    ``number`` is set (``--quick`` sets it to 1);
-3. takes pairs of samples, alternating which of the two goes first (ABBA, so
-   that a linear drift of the machine hits both alike), and records for each
-   pair ``(t_function / n_function) / (t_reference / n_reference)``;
+3. takes pairs of samples, each half the minimum of ``min_of`` (default 3)
+   timings, the two callables alternating (f r r f f r: a linear drift of
+   the machine hits both alike; the minimum drops time slices lost to other
+   processes), and records for each pair
+   ``(t_function / n_function) / (t_reference / n_reference)``;
 4. stops after ``repeat`` pairs: an int, or ``(min_repeat, max_repeat,
    max_time)`` as for asv's ``time_`` benchmarks; by default at least 10 and
    at most 40 pairs, stopping after 5 s once 10 are in (half of that with
-   ``rounds`` > 1, as asv's timing type does);
+   ``rounds`` > 1, as asv's timing type does; ``--quick`` takes one pair);
 5. returns ``{"samples": [ratio, ...], "number": 1}``.
 
 asv's runner (``asv/runner.py``, ``run_benchmark``) stores any result of that
@@ -76,10 +78,12 @@ def calibrate(timer, sample_time):
 
 
 def interleaved_ratios(function, reference, *, min_repeat, max_repeat, max_time,
-                       sample_time=0.01, warmup_time=0.1, number=0,
+                       sample_time=0.01, warmup_time=0.1, number=0, min_of=1,
                        timer=wall_timer):
     """The measurement of the ratio type, usable on its own: returns
-    ``(ratios, number_function, number_reference)``."""
+    ``(ratios, number_function, number_reference)``.  Each half of a pair is
+    the minimum of ``min_of`` timings, the two callables alternating
+    (f r r f f r ...)."""
     tf = timeit.Timer(function, timer=timer)
     tr = timeit.Timer(reference, timer=timer)
     start = wall_timer()
@@ -95,14 +99,19 @@ def interleaved_ratios(function, reference, *, min_repeat, max_repeat, max_time,
         nr = calibrate(tr, sample_time)
     ratios = []
     begin = wall_timer()
+    min_of = max(1, int(min_of))
+    flip = False
     while len(ratios) < max_repeat:
-        if len(ratios) % 2 == 0:
-            f = tf.timeit(nf)
-            r = tr.timeit(nr)
-        else:
-            r = tr.timeit(nr)
-            f = tf.timeit(nf)
-        ratios.append((f / nf) / max(r / nr, 1e-12))
+        fs, rs = [], []
+        for _ in range(min_of):
+            if flip:
+                rs.append(tr.timeit(nr))
+                fs.append(tf.timeit(nf))
+            else:
+                fs.append(tf.timeit(nf))
+                rs.append(tr.timeit(nr))
+            flip = not flip
+        ratios.append((min(fs) / nf) / max(min(rs) / nr, 1e-12))
         if len(ratios) >= min_repeat and wall_timer() > begin + max_time:
             break
     return ratios, nf, nr
@@ -131,6 +140,7 @@ class RatioBenchmark(Benchmark):
         self.number = int(_get_first_attr(src, "number", 0))
         self.sample_time = float(_get_first_attr(src, "sample_time", 0.01))
         self.warmup_time = float(_get_first_attr(src, "warmup_time", -1))
+        self.min_of = int(_get_first_attr(src, "min_of", 3))
         self.timer = _get_first_attr(src, "timer", wall_timer)
 
     def do_setup(self):
@@ -167,7 +177,8 @@ class RatioBenchmark(Benchmark):
         ratios, _, _ = interleaved_ratios(
             function, reference, min_repeat=min_repeat, max_repeat=max_repeat,
             max_time=max_time, sample_time=self.sample_time,
-            warmup_time=warmup_time, number=self.number, timer=self.timer)
+            warmup_time=warmup_time, number=self.number, min_of=self.min_of,
+            timer=self.timer)
         return {"samples": ratios, "number": 1}
 
 
