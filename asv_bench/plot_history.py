@@ -49,8 +49,9 @@ def load_history(conf, machine, regex, conf_dir):
         for key in res.get_all_result_keys():
             if not rx.search(key):
                 continue
-            b = benchmarks.get(key, {})
-            if b.get("type", "ratio") != "ratio":
+            if benchmarks and key not in benchmarks:
+                continue   # a benchmark the suite no longer has
+            if benchmarks.get(key, {}).get("type", "ratio") != "ratio":
                 continue
             params = res.get_result_params(key)
             combos = list(itertools.product(*params)) if params else [()]
