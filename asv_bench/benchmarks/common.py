@@ -14,8 +14,6 @@ a thread pool started there would not survive the fork.  That is also why
 torch is imported only inside the ``setup`` of the torch peer benchmarks.
 """
 import functools
-import statistics
-import timeit
 
 import numpy as np
 
@@ -94,30 +92,3 @@ def import_torch():
         raise SkipNotImplemented(f"torch is not importable: {exc!r}") from None
     return torch
 
-
-def _per_call(timer, number):
-    return timer.timeit(number) / number
-
-
-def _calibrate(timer, min_time):
-    """Calls per sample so that one sample lasts at least ``min_time``."""
-    number = 1
-    while True:
-        t = timer.timeit(number)
-        if t >= min_time or number >= 1 << 20:
-            return number
-        number = max(number * 2, int(number * 1.2 * min_time / max(t, 1e-9)))
-
-
-def median_ratio(func, reference, repeat=15, min_time=1e-2):
-    """``median(time of func) / median(time of reference)`` measured side by
-    side in this process: samples alternate between the two, each sample
-    lasting at least ``min_time``, so drifts of a noisy machine hit both."""
-    tf, tr = timeit.Timer(func), timeit.Timer(reference)
-    func(), reference()  # warm caches and lazy allocations
-    nf, nr = _calibrate(tf, min_time), _calibrate(tr, min_time)
-    sf, sr = [], []
-    for _ in range(repeat):
-        sf.append(_per_call(tf, nf))
-        sr.append(_per_call(tr, nr))
-    return statistics.median(sf) / statistics.median(sr)

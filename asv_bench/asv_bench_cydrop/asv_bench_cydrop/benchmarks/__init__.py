@@ -1,0 +1,1 @@
+"""Benchmark types exported to asv_runner (see `ratio`)."""

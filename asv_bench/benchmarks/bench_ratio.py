@@ -1,0 +1,132 @@
+"""cydrop's kernels timed against a peer, as ``ratio`` benchmarks: the
+``asv_bench_cydrop`` plugin (``asv_bench/asv_bench_cydrop/``) times
+``function`` and ``reference`` in interleaved pairs in one process, one ratio
+per pair, and hands asv the ratios as samples; asv pools the samples of all
+``rounds`` (processes) and applies its significance test before
+``--factor``.  A ratio cancels most of a noisy machine's drift; a time does
+not.  This is the module the regression gate runs (README, "Benchmarks").
+
+Each ``ratio_*`` method returns ``(function, reference)``.  Kernels and peers
+run on one thread (the peers use one; a team of threads on a busy machine
+waits for its slowest member, noise a ratio cannot cancel), except in
+`Torch`, where both sides get the same ``threads``.
+"""
+import numpy as np
+
+import cydrop
+
+from .common import DTYPES, STREAM_SEED, buffer, data, fresh_copy, import_torch, keep_mask
+
+try:  # fail loudly rather than let every ratio_ benchmark vanish unnoticed
+    from asv_runner.benchmarks import benchmark_types as _types
+except ImportError:  # not under asv (e.g. imported by a test): nothing to check
+    _types = None
+if _types is not None and not any(t.__name__ == "RatioBenchmark" for t in _types):
+    raise ImportError(
+        "the asv benchmark type 'ratio' is not installed in this environment: "
+        "pip install ./asv_bench/asv_bench_cydrop (asv.conf.json installs it "
+        "in the environments asv builds)")
+
+SIZES = [2**16, 2**20]
+P = 0.5
+
+
+class _OneThread:
+    """Base: the sizes/dtypes grid, one cydrop thread, and the measurement
+    settings of every ratio here."""
+    params = [DTYPES, SIZES]
+    param_names = ["dtype", "size"]
+    # The spread of a ratio is mostly between processes (at 2**20 a process
+    # lands in one of two modes ~1.25x apart, by memory placement and by what
+    # the other core does), so many short processes, pooled by asv, rather
+    # than many pairs in a few: 12 processes per commit x 5-8 pairs.
+    rounds = 12
+    repeat = (5, 8, 1.0)     # pairs per process: >= 5, <= 8, ~1 s at most
+    sample_time = 0.003      # each timing >= 3 ms; a half-pair is the min of 3
+    min_of = 3
+    warmup_time = 0.02
+    timeout = 60
+
+    def setup(self, dtype, size):
+        self.saved_threads = cydrop.get_num_threads()
+        cydrop.set_num_threads(1)
+        self.x = data(dtype, size)
+        self.out = buffer(dtype, size)
+
+    def teardown(self, dtype, size):
+        cydrop.set_num_threads(self.saved_threads)
+
+
+class Forward(_OneThread):
+    """The fused forward (mask drawn from the Philox stream, applied, scaled)
+    into a preallocated ``out``, against a plain copy of the same bytes and
+    against the classic NumPy expression."""
+
+    def ratio_to_copyto(self, dtype, size):
+        x, out = self.x, self.out
+        return (lambda: cydrop.dropout(x, P, seed=STREAM_SEED, out=out),
+                lambda: np.copyto(out, x))
+
+    def ratio_to_numpy_reference(self, dtype, size):
+        x = self.x
+        return (lambda: cydrop.dropout(x, P, seed=STREAM_SEED),
+                lambda: x * (np.random.rand(*x.shape) > P) / (1 - P))
+
+
+class Masked(_OneThread):
+    """Masked scaling (a given bool keep-mask, no stream) against a copy."""
+
+    def setup(self, dtype, size):
+        super().setup(dtype, size)
+        self.mask = keep_mask(size, P)
+
+    def ratio_masked_to_copyto(self, dtype, size):
+        x, out, mask = self.x, self.out, self.mask
+        return (lambda: cydrop.dropout(x, P, mask=mask, out=out),
+                lambda: np.copyto(out, x))
+
+
+class Backward(_OneThread):
+    """``dropout_backward`` with a stored bool mask against a copy."""
+
+    def setup(self, dtype, size):
+        super().setup(dtype, size)
+        self.grad = data(dtype, size, 1)
+        self.mask = keep_mask(size, P)
+
+    def ratio_backward_to_copyto(self, dtype, size):
+        g, out, mask = self.grad, self.out, self.mask
+        return (lambda: cydrop.dropout_backward(g, mask, P, out=out),
+                lambda: np.copyto(out, g))
+
+
+class Torch:
+    """``cydrop.dropout`` against torch's ``F.dropout`` on the CPU, float32,
+    both with ``threads`` threads; skipped where torch is not importable
+    (the environments asv builds per commit do not install it: these run
+    under ``--python=same``)."""
+    params = [[1, 2], [2**20]]
+    param_names = ["threads", "size"]
+    rounds = 2
+    repeat = (10, 20, 2.0)
+    sample_time = 0.005
+    min_of = 3
+    warmup_time = 0.05
+    timeout = 60
+
+    def setup(self, threads, size):
+        self.saved_threads = cydrop.get_num_threads()   # teardown runs after a skip too
+        torch = import_torch()
+        cydrop.set_num_threads(threads)
+        torch.set_num_threads(threads)
+        self.F = torch.nn.functional
+        self.x = data("float32", size)
+        self.t = torch.from_numpy(fresh_copy("float32", size))
+
+    def teardown(self, threads, size):
+        cydrop.set_num_threads(self.saved_threads)
+
+    def ratio_to_torch(self, threads, size):
+        x, t, F = self.x, self.t, self.F
+        return (lambda: cydrop.dropout(x, P),
+                lambda: F.dropout(t, P, training=True))

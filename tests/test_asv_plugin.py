@@ -1,0 +1,257 @@
+"""The asv benchmark-type plugin ``asv_bench_cydrop`` (asv_bench/asv_bench_cydrop):
+discovered by asv_runner as a distribution named ``asv_bench*``, its ``ratio_``
+benchmarks run through asv_runner's own child-process entry point
+(``asv_runner.run._run``, what asv's spawners call) and return samples.
+
+Each check runs in a fresh interpreter: asv_runner collects the benchmark
+types once, when ``asv_runner.benchmarks`` is first imported.  The plugin is
+made visible there without installing it: its source directory goes on
+``PYTHONPATH`` beside a minimal ``asv_bench_cydrop-*.dist-info`` (what
+``importlib.metadata.distributions()``, and so asv_runner, looks for).
+Skipped where asv_runner is not installed (``pip install -e ".[bench]"``).
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("asv_runner")
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_SRC = ROOT / "asv_bench" / "asv_bench_cydrop"
+SUITE = ROOT / "asv_bench" / "benchmarks"
+
+TOY_SUITE = '''
+import os
+from asv_runner.benchmarks.mark import SkipNotImplemented
+
+
+def work(n):
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+
+
+class Toy:
+    params = [[200, 800], ["run", "skip_in_setup", "skip_in_method"]]
+    param_names = ["n", "mode"]
+    repeat = (8, 12, 5.0)
+    sample_time = 0.002
+    warmup_time = 0.0
+    timeout = 33
+
+    def setup(self, n, mode):
+        self.log("setup", n, mode)
+        if mode == "skip_in_setup":
+            raise SkipNotImplemented("skipped in setup")
+        self.n = n
+
+    def teardown(self, n, mode):
+        self.log("teardown", n, mode)
+
+    def log(self, *what):
+        with open(os.environ["TOY_LOG"], "a") as f:
+            f.write(" ".join(map(str, what)) + "\\n")
+
+    def ratio_double(self, n, mode):
+        if mode == "skip_in_method":
+            raise SkipNotImplemented("skipped in the method")
+        self.log("ratio", n, mode)
+        return (lambda: work(2 * self.n)), (lambda: work(self.n))
+
+    def time_plain(self, n, mode):
+        work(n)
+
+
+class Broken:
+    def ratio_not_a_pair(self):
+        return 1.0
+
+
+def ratio_module_level():
+    return (lambda: work(300)), (lambda: work(300))
+'''
+
+
+@pytest.fixture(scope="module")
+def plugin_path(tmp_path_factory):
+    """A PYTHONPATH under which asv_runner finds the plugin's distribution."""
+    site = tmp_path_factory.mktemp("site")
+    info = site / "asv_bench_cydrop-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: asv_bench_cydrop\nVersion: 0.1.0\n")
+    return os.pathsep.join([str(PLUGIN_SRC), str(site)])
+
+
+@pytest.fixture(scope="module")
+def toy_suite(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite")
+    bench = root / "benchmarks"
+    bench.mkdir()
+    (bench / "__init__.py").write_text("")
+    (bench / "bench_toy.py").write_text(TOY_SUITE)
+    return bench
+
+
+def run_py(code, plugin_path, tmp_path, **env):
+    full_env = dict(os.environ, PYTHONPATH=plugin_path, TOY_LOG=str(tmp_path / "log"), **env)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+DISCOVER = """
+    import json
+    from asv_runner.benchmarks import benchmark_types
+    from asv_runner._aux import update_sys_path
+    from asv_runner.discovery import disc_benchmarks
+    update_sys_path(%r)
+    out = {"types": [t.__module__ + "." + t.__name__ for t in benchmark_types],
+           "benchmarks": {b.name: {"type": b.type, "unit": b.unit, "params": b.params,
+                                   "rounds": getattr(b, "rounds", None),
+                                   "timeout": b.timeout}
+                          for b in disc_benchmarks(%r)}}
+    print(json.dumps(out))
+"""
+
+
+def run_benchmark(bench_dir, name, plugin_path, tmp_path, extra=None):
+    """One parameter set through asv_runner's child entry point; its JSON result."""
+    result_file = tmp_path / "result.json"
+    code = f"""
+        import json
+        from asv_runner.run import _run
+        _run(({str(bench_dir)!r}, {name!r}, {json.dumps(json.dumps(extra or {}))},
+              "None", {str(result_file)!r}))
+        print(open({str(result_file)!r}).read())
+    """
+    return run_py(code, plugin_path, tmp_path)
+
+
+def toy_index(n, mode):
+    ns, modes = [200, 800], ["run", "skip_in_setup", "skip_in_method"]
+    return ns.index(n) * len(modes) + modes.index(mode)
+
+
+def test_discovered_as_benchmark_type(plugin_path, toy_suite, tmp_path):
+    out = run_py(DISCOVER % (str(toy_suite), str(toy_suite)), plugin_path, tmp_path)
+    assert "asv_bench_cydrop.benchmarks.ratio.RatioBenchmark" in out["types"]
+    b = out["benchmarks"]
+    toy = b["bench_toy.Toy.ratio_double"]
+    assert toy["type"] == "ratio" and toy["unit"] == "ratio"
+    assert toy["params"] == [["200", "800"], ["'run'", "'skip_in_setup'", "'skip_in_method'"]]
+    assert toy["timeout"] == 33 and toy["rounds"] == 2
+    assert b["bench_toy.Toy.time_plain"]["type"] == "time"
+    assert b["bench_toy.ratio_module_level"]["type"] == "ratio"
+
+
+def test_without_plugin_no_ratio_type(toy_suite, tmp_path):
+    env = dict(os.environ, PYTHONPATH="")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from asv_runner.benchmarks import benchmark_types as t;"
+         "print(sorted(x.__name__ for x in t))"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    # (where the plugin is installed for real, as in CI's asv stage, it is there)
+    installed = "RatioBenchmark" in proc.stdout
+    try:
+        from importlib.metadata import version
+        version("asv_bench_cydrop")
+        assert installed
+    except Exception:
+        assert not installed
+
+
+def test_returns_one_ratio_per_pair_as_samples(plugin_path, toy_suite, tmp_path):
+    res = run_benchmark(toy_suite, f"bench_toy.Toy.ratio_double-{toy_index(800, 'run')}",
+                        plugin_path, tmp_path)
+    assert set(res) == {"samples", "number"} and res["number"] == 1
+    samples = res["samples"]
+    assert 8 <= len(samples) <= 12
+    assert all(isinstance(s, float) and s > 0 for s in samples)
+    median = sorted(samples)[len(samples) // 2]
+    assert 1.3 < median < 3.5, samples  # twice the work: ~2 (a noisy machine allowed for)
+    log = (tmp_path / "log").read_text().splitlines()
+    assert log == ["setup 800 run", "ratio 800 run", "teardown 800 run"]
+
+
+def test_params_reach_setup_and_method(plugin_path, toy_suite, tmp_path):
+    run_benchmark(toy_suite, f"bench_toy.Toy.ratio_double-{toy_index(200, 'run')}",
+                  plugin_path, tmp_path)
+    assert (tmp_path / "log").read_text().splitlines() == [
+        "setup 200 run", "ratio 200 run", "teardown 200 run"]
+
+
+@pytest.mark.parametrize("mode", ["skip_in_setup", "skip_in_method"])
+def test_skip(plugin_path, toy_suite, tmp_path, mode):
+    res = run_benchmark(toy_suite, f"bench_toy.Toy.ratio_double-{toy_index(200, mode)}",
+                        plugin_path, tmp_path)
+    assert isinstance(res, float) and math.isnan(res)  # what asv records as skipped
+    log = (tmp_path / "log").read_text().splitlines()
+    assert log[0] == f"setup 200 {mode}" and log[-1] == f"teardown 200 {mode}"
+    assert f"ratio 200 {mode}" not in log
+
+
+def test_quick_takes_one_pair(plugin_path, toy_suite, tmp_path):
+    # what `asv run --quick` passes: one call each, one pair
+    extra = {"number": 1, "repeat": 1, "warmup_time": 0, "rounds": 1}
+    res = run_benchmark(toy_suite, "bench_toy.ratio_module_level", plugin_path, tmp_path, extra)
+    assert res["number"] == 1 and len(res["samples"]) == 1
+
+
+def test_not_a_pair_fails(plugin_path, toy_suite, tmp_path):
+    result_file = tmp_path / "r.json"
+    code = f"""
+        from asv_runner.run import _run
+        _run(({str(toy_suite)!r}, "bench_toy.Broken.ratio_not_a_pair", "{{}}", "None",
+              {str(result_file)!r}))
+    """
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                          env=dict(os.environ, PYTHONPATH=plugin_path), cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "pair of callables" in proc.stderr
+
+
+def test_max_time_bounds_a_run(plugin_path, tmp_path):
+    out = run_py("""
+        import json, time
+        from asv_bench_cydrop.benchmarks.ratio import interleaved_ratios
+        t = time.perf_counter()
+        r, nf, nr = interleaved_ratios(lambda: sum(range(500)), lambda: sum(range(500)),
+                                       min_repeat=3, max_repeat=10**6, max_time=0.3,
+                                       sample_time=0.002, warmup_time=0)
+        print(json.dumps([len(r), time.perf_counter() - t, nf, nr]))
+    """, plugin_path, tmp_path)
+    n, elapsed, nf, nr = out
+    assert n >= 3 and elapsed < 5 and nf > 1 and nr > 1
+
+
+def test_asv_statistics_apply(plugin_path, toy_suite, tmp_path):
+    """The samples go through asv's own statistics, as asv's Results does."""
+    from asv_runner.statistics import compute_stats
+    res = run_benchmark(toy_suite, f"bench_toy.Toy.ratio_double-{toy_index(800, 'run')}",
+                        plugin_path, tmp_path)
+    value, stats = compute_stats(res["samples"], res["number"])
+    assert stats["repeat"] == len(res["samples"])
+    assert stats["ci_99_a"] <= value <= stats["ci_99_b"]
+
+
+def test_project_suite_ratios(plugin_path, tmp_path):
+    """The project's bench_ratio benchmarks are all of the ratio type."""
+    pytest.importorskip("cydrop")
+    out = run_py(DISCOVER % (str(SUITE), str(SUITE)), plugin_path, tmp_path)
+    b = out["benchmarks"]
+    ratios = {n for n in b if n.startswith("bench_ratio.")}
+    assert {"bench_ratio.Forward.ratio_to_copyto", "bench_ratio.Forward.ratio_to_numpy_reference",
+            "bench_ratio.Masked.ratio_masked_to_copyto", "bench_ratio.Backward.ratio_backward_to_copyto",
+            "bench_ratio.Torch.ratio_to_torch"} <= ratios
+    assert all(b[n]["type"] == "ratio" and b[n]["unit"] == "ratio" for n in ratios)
+    assert not [n for n in b if ".track_ratio" in n]
+    assert {"bench_track.KeepRate.track_keep_rate"} <= set(b)
