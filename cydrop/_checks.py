@@ -55,14 +55,10 @@ def _byte_order_name(dtype):
     return "big-endian" if dtype.byteorder == ">" else "little-endian"
 
 
-def _has_internal_overlap(a):
-    """True if two elements of ``a`` share memory (a written array must not:
-    every position would read and write the same element)."""
-    verdict = _kernels.self_overlap(a)
-    if verdict != 2:
-        return bool(verdict)
-    # the fast test could not tell (interleaved strides): the byte offsets of
-    # all elements, sorted, must lie at least an item apart
+def _shares_memory_exactly(a):
+    """The exact test, for layouts the fast one cannot decide (interleaved
+    strides): the byte offsets of all elements, sorted, must lie at least an
+    item apart."""
     offsets = np.zeros((), np.int64)
     for n, stride in zip(a.shape, a.strides):
         offsets = offsets[..., None] + np.arange(n, dtype=np.int64) * stride
@@ -74,12 +70,14 @@ def _check_written(a, name):
     """An array the result is written into: writeable, no element sharing
     memory with another (as torch refuses: "more than one element of the
     written-to tensor refers to a single memory location")."""
-    if not a.flags.writeable:
+    state = _kernels.written_state(a)
+    if state == 0 or (state == 3 and not _shares_memory_exactly(a)):
+        return
+    if state == 1:
         raise ValueError(f"{name} is read-only" if name == "out" else
                          f"inplace=True needs a writeable array, but {name} is read-only")
-    if not (a.flags.c_contiguous or a.flags.f_contiguous) and _has_internal_overlap(a):
-        raise ValueError(f"{name} has elements that share memory (e.g. a zero stride): "
-                         f"more than one element would be written to one location")
+    raise ValueError(f"{name} has elements that share memory (e.g. a zero stride): "
+                     f"more than one element would be written to one location")
 
 
 def _check_float_array(x, name, inplace):

@@ -897,11 +897,26 @@ def overlap(cnp.ndarray a, cnp.ndarray b):
     return 2
 
 
-def self_overlap(cnp.ndarray a):
+def self_overlap(cnp.ndarray a not None):
     """0 if no two elements of ``a`` share a byte, 1 if some certainly do (a
     zero stride on an axis longer than 1), 2 if the fast test cannot tell
     (axes sorted by stride, each stride must clear the extent of the smaller
     ones: numpy's sufficient test; the caller then decides exactly)."""
+    return _self_overlap(a)
+
+
+def written_state(cnp.ndarray a not None):
+    """For an array about to be written: 0 fine, 1 read-only, 2 elements
+    share memory, 3 the fast overlap test cannot tell (see `self_overlap`).
+    One call, so that the common case costs no Python attribute lookups."""
+    cdef int v
+    if not cnp.PyArray_ISWRITEABLE(a):
+        return 1
+    v = _self_overlap(a)
+    return 0 if v == 0 else (2 if v == 1 else 3)
+
+
+cdef int _self_overlap(cnp.ndarray a):
     cdef int nd = cnp.PyArray_NDIM(a), d, k, j, n = 0
     cdef Py_ssize_t st[MAXDIM]
     cdef Py_ssize_t sh[MAXDIM]
