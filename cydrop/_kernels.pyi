@@ -8,10 +8,10 @@ CHUNK_ELEMENTS: int
 HAVE_OPENMP: bool
 IMPLS: dict[str, int]
 
-def masked_scale(x: np.ndarray, out: np.ndarray, *,
+def masked_scale(x: np.ndarray, out: np.ndarray,
                  mask: Optional[npt.NDArray[np.bool_]] = ...,
-                 bits: Optional[npt.NDArray[np.uint8]] = ..., scale: float) -> None: ...
-def fused_forward(x: np.ndarray, out: np.ndarray, *, seed: int, offset: int, thr: int,
+                 bits: Optional[npt.NDArray[np.uint8]] = ..., scale: float = ...) -> None: ...
+def fused_forward(x: np.ndarray, out: np.ndarray, seed: int, offset: int, thr: int,
                   scale: float, mask_out: Optional[npt.NDArray[np.bool_]] = ...,
                   bits_out: Optional[npt.NDArray[np.uint8]] = ...) -> None: ...
 def draw_mask(shape: Tuple[int, ...], *, seed: int, offset: int, thr: int,

@@ -193,17 +193,21 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     scale = 1.0 / (1.0 - p)
     res, copy_to = _result_buffer(x, inplace, out)
     if mask is not None:
+        # positional: the hot path (names as in _kernels.masked_scale's signature)
         if packed:
-            _kernels.masked_scale(x, res, bits=mask, scale=scale)
+            _kernels.masked_scale(x, res, None, mask, scale)
         else:
-            _kernels.masked_scale(x, res, mask=mask, scale=scale)
+            _kernels.masked_scale(x, res, mask, None, scale)
         ret_mask = _as_kind(mask, packed, kind, x.shape) if kind else None
     else:
         seed, offset = _resolve_stream(seed, offset, rng, x.size)
         ret_mask = _empty_mask(x.shape, x.size, kind) if kind else None
-        _kernels.fused_forward(x, res, seed=seed, offset=offset, thr=_kernels.threshold(p),
-                               scale=scale, mask_out=ret_mask if kind == "bool" else None,
-                               bits_out=ret_mask if kind == "bits" else None)
+        if kind is None:
+            _kernels.fused_forward(x, res, seed, offset, _kernels.threshold(p), scale)
+        else:
+            _kernels.fused_forward(x, res, seed, offset, _kernels.threshold(p), scale,
+                                   ret_mask if kind == "bool" else None,
+                                   ret_mask if kind == "bits" else None)
     if copy_to is not None:
         np.copyto(copy_to, res)
         res = copy_to
@@ -262,12 +266,11 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
         res[...] = 0
     elif mask is not None:
         if packed:
-            _kernels.masked_scale(grad, res, bits=mask, scale=1.0 / (1.0 - p))
+            _kernels.masked_scale(grad, res, None, mask, 1.0 / (1.0 - p))
         else:
-            _kernels.masked_scale(grad, res, mask=mask, scale=1.0 / (1.0 - p))
+            _kernels.masked_scale(grad, res, mask, None, 1.0 / (1.0 - p))
     else:
-        _kernels.fused_forward(grad, res, seed=seed, offset=offset, thr=_kernels.threshold(p),
-                               scale=1.0 / (1.0 - p))
+        _kernels.fused_forward(grad, res, seed, offset, _kernels.threshold(p), 1.0 / (1.0 - p))
     if copy_to is not None:
         np.copyto(copy_to, res)
         res = copy_to

@@ -401,8 +401,8 @@ cdef _bool_arg(cnp.ndarray mask, cnp.ndarray like, str name):
         raise ValueError(f"{name} must be a bool array of shape {(<object>like).shape}")
 
 
-def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None, *,
-                 cnp.ndarray mask=None, cnp.ndarray bits=None, double scale):
+def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None,
+                 cnp.ndarray mask=None, cnp.ndarray bits=None, double scale=1.0):
     """Masked scaling: ``out = keep ? x * scale : 0`` with ``keep`` from a bool
     ``mask`` of x's shape or from packed ``bits`` (exactly one).  ``out`` may
     be ``x``; the scale is rounded once to the dtype."""
@@ -433,7 +433,7 @@ cdef int _stream_outputs(Plan *pl, uint64_t seed, uint64_t offset, uint32_t thr,
     return 0
 
 
-def fused_forward(cnp.ndarray x not None, cnp.ndarray out not None, *, uint64_t seed,
+def fused_forward(cnp.ndarray x not None, cnp.ndarray out not None, uint64_t seed,
                   uint64_t offset, uint32_t thr, double scale, cnp.ndarray mask_out=None,
                   cnp.ndarray bits_out=None):
     """The fused forward (and the regenerating backward): element ``i`` is

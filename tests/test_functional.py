@@ -409,7 +409,7 @@ def test_kernel_entry_points_refuse_wrong_arguments():
     with pytest.raises(OverflowError):
         _kernels.fused_forward(x, out, seed=-1, offset=0, thr=0, scale=1.0)
     with pytest.raises(TypeError):
-        _kernels.fused_forward(x, out, 1, 0, 0, 1.0)          # keyword-only
+        _kernels.fused_forward(x, out, 1, 0)                  # thr and scale missing
     with pytest.raises(ValueError, match="bits_out"):
         _kernels.draw_mask((16,), seed=1, offset=0, thr=0, bits_out=np.empty(3, np.uint8))
     with pytest.raises(ValueError, match="mask_out= or bits_out="):
