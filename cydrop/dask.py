@@ -1,0 +1,364 @@
+"""Dropout on Dask arrays, bit for bit the in-memory result on any chunking.
+
+cydrop's stream is indexed by each element's C-order position (docs/design.md,
+"The random stream"), so every block can draw its own elements' words from
+their *global* positions, whatever the chunking: ``cydrop.dask.dropout(
+da.from_array(a, chunks=c), p, seed=s).compute()`` equals
+``cydrop.dropout(a, p, seed=s)`` bit for bit for every ``c``.
+
+Needs the ``dask`` extra (``pip install "cydrop[dask]"``); ``import cydrop``
+itself never imports dask.  Everything here is lazy: arguments are checked
+when the graph is built, and nothing runs until ``.compute()``.
+
+How a block finds its positions: the trailing axes along which the block
+spans the whole array are merged; the block is then a union of *runs*,
+contiguous in the global C order, of length (block extent on the last
+partial axis) x (product of the full trailing axes), one per index of the
+leading block axes.  A run starting at global position ``s`` is drawn at
+stream position ``(offset + s) mod 2**64``.  A block cut only along axis 0 is
+one run: one kernel call.  When the runs are short and many, the block draws
+the words of the span that covers them (when that span is at most a few
+times the block) and picks its elements from it.
+"""
+from __future__ import annotations
+
+import math
+
+import itertools
+
+import numpy as np
+
+try:
+    import dask.array as da
+    from dask import delayed
+except ImportError as e:   # pragma: no cover - the extra is missing
+    raise ImportError('cydrop.dask needs Dask: pip install "cydrop[dask]"') from e
+
+from . import _kernels
+from ._checks import _FLOATS, _U64, _check_float_array, _check_p, _check_shape, _check_u64, _short
+
+__all__ = ["dropout", "dropout_backward", "keep_mask"]
+
+# Runs of at least this many elements get a kernel call each; shorter ones
+# are drawn as one covering span when it is small enough (_SPAN_FACTOR).
+_LONG_RUN = 2048
+_SPAN_FACTOR = 4
+
+
+# ---------------------------------------------------------------------------
+# Argument checks (graph-construction time, the in-memory API's messages)
+
+
+def _mask_kind(return_mask):
+    if return_mask is False:
+        return None
+    if return_mask is True or return_mask == "bool":
+        return "bool"
+    if return_mask == "bits":
+        return "bits"
+    raise ValueError(f"return_mask must be False, True, 'bool' or 'bits', "
+                     f"got {_short(return_mask)}")
+
+
+def _check_dask_float(x, name):
+    """``x`` as a float32/float64 dask array in native byte order; any other
+    dtype raises the in-memory API's TypeError (float16 included, until the
+    core supports it)."""
+    if not isinstance(x, da.Array):
+        raise TypeError(f"{name} must be a dask.array.Array, got {type(x).__name__} "
+                        f"(use cydrop.dropout for in-memory arrays)")
+    dt = x.dtype
+    if dt in _FLOATS:
+        return x
+    # the in-memory check on an empty array of that dtype: the same message,
+    # and the native dtype when only the byte order differs
+    native = _check_float_array(np.empty(0, dtype=dt), name, False).dtype
+    return x.astype(native)
+
+
+# ---------------------------------------------------------------------------
+# Block geometry: where a block's elements lie in the global C order
+
+
+def _runs(gshape, loc):
+    """``(starts, length)``: the block at ``loc`` (a list of ``(start, stop)``
+    per axis) of an array of ``gshape`` is ``len(starts)`` runs of ``length``
+    elements, contiguous in the global C order, in the block's own C order."""
+    nd = len(gshape)
+    bshape = [b - a for a, b in loc]
+    t = nd   # axes t.. span the whole array
+    while t > 0 and loc[t - 1][0] == 0 and loc[t - 1][1] == gshape[t - 1]:
+        t -= 1
+    tail = math.prod(gshape[t:])
+    if t == 0:
+        return np.zeros(1, np.int64), tail
+    # global C-order strides, in elements
+    gstrides = [0] * nd
+    acc = 1
+    for k in range(nd - 1, -1, -1):
+        gstrides[k] = acc
+        acc *= gshape[k]
+    length = bshape[t - 1] * tail
+    start0 = sum(loc[k][0] * gstrides[k] for k in range(t))
+    lead = [k for k in range(t - 1) if bshape[k] > 1]
+    if not lead:
+        return np.array([start0], np.int64), length
+    starts = np.full((), start0, np.int64)
+    for k in range(t - 1):
+        starts = starts[..., None] + np.arange(bshape[k], dtype=np.int64) * gstrides[k]
+    return starts.ravel(), length
+
+
+def _position(offset, start):
+    return (offset + int(start)) % _U64
+
+
+def _short_run_mask(starts, length, bshape, seed, offset, thr):
+    """The block's keep flags drawn as one covering span, or None when that
+    span would be too long."""
+    first = int(starts[0])
+    span = int(starts[-1]) + length - first
+    if span > _SPAN_FACTOR * len(starts) * length + 4096:
+        return None
+    words = np.empty(span, bool)
+    _kernels.draw_mask((span,), seed=seed, offset=_position(offset, first), thr=thr,
+                       mask_out=words)
+    idx = (starts - first)[:, None] + np.arange(length, dtype=np.int64)
+    return words[idx].reshape(bshape)
+
+
+def _block_mask(gshape, loc, seed, offset, thr):
+    """The keep flags of one block (bool, C-contiguous)."""
+    bshape = tuple(b - a for a, b in loc)
+    m = np.empty(bshape, bool)
+    if m.size == 0:
+        return m
+    starts, length = _runs(gshape, loc)
+    if len(starts) == 1:
+        _kernels.draw_mask(bshape, seed=seed, offset=_position(offset, starts[0]), thr=thr,
+                           mask_out=m)
+        return m
+    if length < _LONG_RUN:
+        got = _short_run_mask(starts, length, bshape, seed, offset, thr)
+        if got is not None:
+            return got
+    rows = m.reshape(len(starts), length)
+    for r, s in enumerate(starts.tolist()):
+        _kernels.draw_mask((length,), seed=seed, offset=(offset + s) % _U64, thr=thr,
+                           mask_out=rows[r])
+    return m
+
+
+# ---------------------------------------------------------------------------
+# Block functions (run in the workers: only numpy and cydrop's kernels)
+
+
+def _fused_block(x, block_info=None, *, seed, offset, thr, scale):
+    """Forward (and regenerating backward) of one block, drawing as it scales."""
+    info = block_info[None]
+    gshape, loc = info["shape"], info["array-location"]
+    out = np.empty(x.shape, x.dtype)
+    if out.size == 0:
+        return out
+    starts, length = _runs(gshape, loc)
+    if len(starts) == 1:
+        _kernels.fused_forward(x, out, seed=seed, offset=_position(offset, starts[0]),
+                               thr=thr, scale=scale)
+        return out
+    if length < _LONG_RUN:
+        m = _short_run_mask(starts, length, x.shape, seed, offset, thr)
+        if m is not None:
+            _kernels.masked_scale(x, out, mask=m, scale=scale)
+            return out
+    xr = x.reshape(len(starts), length)   # a view for a C-contiguous block
+    rows = out.reshape(len(starts), length)
+    for r, s in enumerate(starts.tolist()):
+        _kernels.fused_forward(xr[r], rows[r], seed=seed, offset=(offset + s) % _U64,
+                               thr=thr, scale=scale)
+    return out
+
+
+def _mask_block(block_info=None, *, seed, offset, thr):
+    info = block_info[None]
+    return _block_mask(info["shape"], info["array-location"], seed, offset, thr)
+
+
+def _const_mask_block(block_info=None, *, keep):
+    return np.full(block_info[None]["chunk-shape"], keep)
+
+
+def _apply_mask_block(x, m, *, scale):
+    out = np.empty(x.shape, x.dtype)
+    _kernels.masked_scale(x, out, mask=m, scale=scale)
+    return out
+
+
+def _pack_block(m):
+    return np.packbits(m.ravel(), bitorder="little")
+
+
+# ---------------------------------------------------------------------------
+# Lazy arrays
+
+
+def _bool_mask(chunks, seed, offset, p):
+    """A lazy bool keep-mask with ``chunks``, each block drawn from its
+    global positions."""
+    meta = np.empty((0,) * len(chunks), bool)
+    if p == 0.0 or p == 1.0:
+        return da.map_blocks(_const_mask_block, chunks=chunks, dtype=bool, meta=meta,
+                             keep=p == 0.0, token="cydrop-mask")
+    return da.map_blocks(_mask_block, chunks=chunks, dtype=bool, meta=meta, seed=seed,
+                         offset=offset, thr=_kernels.threshold(p), token="cydrop-mask")
+
+
+def _packed(mask):
+    """One packed block per chunk of ``mask``, in the C order of the block
+    grid, concatenated along one axis."""
+    blocks = mask.to_delayed().ravel()
+    sizes = [(math.prod(c) + 7) // 8 for c in _block_shapes(mask.chunks)]
+    parts = [da.from_delayed(delayed(_pack_block, pure=True)(b), shape=(n,), dtype=np.uint8,
+                             meta=np.empty(0, np.uint8))
+             for b, n in zip(blocks, sizes)]
+    if not parts:
+        return da.zeros((0,), dtype=np.uint8, chunks=((0,),))
+    return da.concatenate(parts)
+
+
+def _block_shapes(chunks):
+    """The shapes of the blocks of ``chunks``, in the C order of the grid."""
+    return list(itertools.product(*chunks))
+
+
+def _as_kind(mask, kind):
+    return _packed(mask) if kind == "bits" else mask
+
+
+def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
+    """Dropout of a Dask array, lazily: bit for bit ``cydrop.dropout(x, p,
+    seed=seed, offset=offset)`` on the computed array, on any chunking.
+
+    Parameters
+    ----------
+    x : dask.array.Array of float32 or float64
+        Any shape and chunking (float16 once the core supports it; until then
+        a ``TypeError``, as ``cydrop.dropout``).
+    p : float
+        Probability of an element to be zeroed, in [0, 1].
+    seed : int
+        64-bit key of the Philox stream (required: a chunked computation has
+        no default stream to advance).
+    offset : int
+        Stream position of element 0; element ``i`` (global C order) uses word
+        ``(offset + i) mod 2**64``.
+    training : bool
+        False: ``x`` is returned as it is (the same object).
+    return_mask : bool or {"bool", "bits"}
+        Also return the keep-mask, lazily.  True or "bool": a bool dask array
+        with x's chunks.  "bits": a 1-D uint8 dask array holding, for each
+        block of ``x`` in the C order of the block grid,
+        ``np.packbits(block_mask.ravel(), bitorder="little")`` — one chunk per
+        block, of ``ceil(block.size / 8)`` bytes (so it is *not* the packed
+        mask of the whole array unless ``x`` has one block).
+
+    Returns
+    -------
+    y : dask.array.Array
+        x's shape, dtype and chunks; ``x`` itself when ``training`` is false
+        or ``p == 0``.
+    mask : dask.array.Array
+        Only with ``return_mask``.  ``y`` is then computed from the mask's
+        blocks, so ``dask.compute(y, mask)`` draws each block once.
+
+    Raises
+    ------
+    TypeError, ValueError
+        At once (not at compute time), with the messages of `cydrop.dropout`:
+        bad ``p``, dtype, ``seed``, ``offset`` or ``return_mask``.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, cydrop, cydrop.dask
+    >>> a = np.arange(24, dtype=np.float32).reshape(4, 6)
+    >>> y = cydrop.dask.dropout(da.from_array(a, chunks=(3, 4)), 0.5, seed=1)
+    >>> bool(np.array_equal(y.compute(), cydrop.dropout(a, 0.5, seed=1)))
+    True
+    """
+    p = _check_p(p)
+    seed = _check_u64(seed, "seed")
+    offset = _check_u64(offset, "offset")
+    kind = _mask_kind(return_mask)
+    x = _check_dask_float(x, "x")
+    if not training or p == 0.0:
+        return (x, _as_kind(_bool_mask(x.chunks, seed, offset, 0.0), kind)) if kind else x
+    if p == 1.0:
+        y = da.zeros(x.shape, dtype=x.dtype, chunks=x.chunks)
+        return (y, _as_kind(_bool_mask(x.chunks, seed, offset, 1.0), kind)) if kind else y
+    scale = 1.0 / (1.0 - p)
+    if kind:
+        m = _bool_mask(x.chunks, seed, offset, p)
+        y = da.map_blocks(_apply_mask_block, x, m, dtype=x.dtype, meta=x._meta, scale=scale,
+                          token="cydrop-dropout")
+        return y, _as_kind(m, kind)
+    return _fused(x, seed, offset, p, "cydrop-dropout")
+
+
+def _fused(x, seed, offset, p, label):
+    thr = _kernels.threshold(p)
+    scale = 1.0 / (1.0 - p)
+    return da.map_blocks(_fused_block, x, dtype=x.dtype, meta=x._meta, seed=seed,
+                         offset=offset, thr=thr, scale=scale,
+                         token=label)
+
+
+def dropout_backward(grad, p=0.5, *, seed, offset=0):
+    """Gradient of `dropout` on a Dask array, with each block's mask
+    regenerated from ``(seed, offset)`` where the block is computed (no mask
+    stored or shipped): bit for bit ``cydrop.dropout_backward(grad, p=p,
+    seed=seed, offset=offset)``.
+
+    ``grad`` is a float32/float64 dask array of the forward input's shape
+    (any chunking: it need not match the forward's).  ``p == 1`` gives
+    zeros; ``p == 0`` returns ``grad`` itself (the values the in-memory
+    function returns in a new array).  Errors as `dropout`, at once.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da, cydrop, cydrop.dask
+    >>> g = np.full((5, 3), 2.0)
+    >>> dx = cydrop.dask.dropout_backward(da.from_array(g, chunks=2), 0.25, seed=9)
+    >>> bool(np.array_equal(dx.compute(), cydrop.dropout_backward(g, p=0.25, seed=9)))
+    True
+    """
+    p = _check_p(p)
+    seed = _check_u64(seed, "seed")
+    offset = _check_u64(offset, "offset")
+    grad = _check_dask_float(grad, "grad")
+    if p == 0.0:
+        return grad
+    if p == 1.0:
+        return da.zeros(grad.shape, dtype=grad.dtype, chunks=grad.chunks)
+    return _fused(grad, seed, offset, p, "cydrop-dropout-backward")
+
+
+def keep_mask(shape, p, seed, offset=0, *, chunks="auto", packed=False):
+    """The keep-mask `dropout` draws for an array of ``shape``, as a lazy
+    bool dask array with ``chunks`` (any form ``dask.array`` accepts), bit
+    for bit ``cydrop.keep_mask(shape, p, seed, offset)``.  With
+    ``packed=True``: one packed block per chunk, the layout of
+    ``dropout(..., return_mask="bits")``.
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop, cydrop.dask
+    >>> m = cydrop.dask.keep_mask((7, 5), 0.5, seed=3, chunks=(3, 2))
+    >>> bool(np.array_equal(m.compute(), cydrop.keep_mask((7, 5), 0.5, seed=3)))
+    True
+    """
+    p = _check_p(p)
+    seed = _check_u64(seed, "seed")
+    offset = _check_u64(offset, "offset")
+    shape, _ = _check_shape(shape)
+    chunks = da.core.normalize_chunks(chunks, shape, dtype=bool)
+    m = _bool_mask(chunks, seed, offset, p)
+    return _packed(m) if packed else m
