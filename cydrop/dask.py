@@ -113,9 +113,10 @@ def _position(offset, start):
     return (offset + int(start)) % _U64
 
 
-def _short_run_mask(starts, length, bshape, seed, offset, thr):
-    """The block's keep flags drawn as one covering span, or None when that
-    span would be too long."""
+def _short_run_mask(starts, length, gshape, bshape, seed, offset, thr):
+    """The block's keep flags drawn as the one span of the stream that covers
+    them, seen through a strided view (the block is a box of the global
+    array); None when that span would be too long."""
     first = int(starts[0])
     span = int(starts[-1]) + length - first
     if span > _SPAN_FACTOR * len(starts) * length + 4096:
@@ -123,8 +124,9 @@ def _short_run_mask(starts, length, bshape, seed, offset, thr):
     words = np.empty(span, bool)
     _kernels.draw_mask((span,), seed=seed, offset=_position(offset, first), thr=thr,
                        mask_out=words)
-    idx = (starts - first)[:, None] + np.arange(length, dtype=np.int64)
-    return words[idx].reshape(bshape)
+    gstrides = [math.prod(gshape[k + 1:]) for k in range(len(gshape))]
+    return np.lib.stride_tricks.as_strided(words, shape=bshape, strides=gstrides,
+                                           writeable=False)
 
 
 def _block_mask(gshape, loc, seed, offset, thr):
@@ -139,9 +141,9 @@ def _block_mask(gshape, loc, seed, offset, thr):
                            mask_out=m)
         return m
     if length < _LONG_RUN:
-        got = _short_run_mask(starts, length, bshape, seed, offset, thr)
+        got = _short_run_mask(starts, length, gshape, bshape, seed, offset, thr)
         if got is not None:
-            return got
+            return np.ascontiguousarray(got)
     rows = m.reshape(len(starts), length)
     for r, s in enumerate(starts.tolist()):
         _kernels.draw_mask((length,), seed=seed, offset=(offset + s) % _U64, thr=thr,
@@ -166,7 +168,7 @@ def _fused_block(x, block_info=None, *, seed, offset, thr, scale):
                                thr=thr, scale=scale)
         return out
     if length < _LONG_RUN:
-        m = _short_run_mask(starts, length, x.shape, seed, offset, thr)
+        m = _short_run_mask(starts, length, gshape, x.shape, seed, offset, thr)
         if m is not None:
             _kernels.masked_scale(x, out, mask=m, scale=scale)
             return out
