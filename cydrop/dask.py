@@ -155,29 +155,46 @@ def _block_mask(gshape, loc, seed, offset, thr):
 # Block functions (run in the workers: only numpy and cydrop's kernels)
 
 
-def _fused_block(x, block_info=None, *, seed, offset, thr, scale):
-    """Forward (and regenerating backward) of one block, drawing as it scales."""
+def _fused_block(x, block_info=None, *, seed, offset, thr, scale, with_mask=False):
+    """Forward (and regenerating backward) of one block, drawing as it
+    scales; with ``with_mask`` the pair ``(out, keep flags)`` from the same
+    pass."""
     info = block_info[None]
     gshape, loc = info["shape"], info["array-location"]
     out = np.empty(x.shape, x.dtype)
+    m = np.empty(x.shape, bool) if with_mask else None
     if out.size == 0:
-        return out
+        return (out, m) if with_mask else out
     starts, length = _runs(gshape, loc)
     if len(starts) == 1:
         _kernels.fused_forward(x, out, seed=seed, offset=_position(offset, starts[0]),
-                               thr=thr, scale=scale)
-        return out
+                               thr=thr, scale=scale, mask_out=m)
+        return (out, m) if with_mask else out
+    span = None
     if length < _LONG_RUN:
-        m = _short_run_mask(starts, length, gshape, x.shape, seed, offset, thr)
-        if m is not None:
-            _kernels.masked_scale(x, out, mask=m, scale=scale)
-            return out
-    xr = x.reshape(len(starts), length)   # a view for a C-contiguous block
-    rows = out.reshape(len(starts), length)
+        span = _short_run_mask(starts, length, gshape, x.shape, seed, offset, thr)
+    if span is not None:
+        _kernels.masked_scale(x, out, mask=span, scale=scale)
+        if with_mask:
+            m[...] = span
+        return (out, m) if with_mask else out
+    n = len(starts)
+    xr = x.reshape(n, length)   # a view for a C-contiguous block
+    rows = out.reshape(n, length)
+    mrows = m.reshape(n, length) if with_mask else None
     for r, s in enumerate(starts.tolist()):
         _kernels.fused_forward(xr[r], rows[r], seed=seed, offset=(offset + s) % _U64,
-                               thr=thr, scale=scale)
-    return out
+                               thr=thr, scale=scale,
+                               mask_out=None if mrows is None else mrows[r])
+    return (out, m) if with_mask else out
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _second(pair):
+    return pair[1]
 
 
 def _mask_block(block_info=None, *, seed, offset, thr):
@@ -187,12 +204,6 @@ def _mask_block(block_info=None, *, seed, offset, thr):
 
 def _const_mask_block(block_info=None, *, keep):
     return np.full(block_info[None]["chunk-shape"], keep)
-
-
-def _apply_mask_block(x, m, *, scale):
-    out = np.empty(x.shape, x.dtype)
-    _kernels.masked_scale(x, out, mask=m, scale=scale)
-    return out
 
 
 def _pack_block(m):
@@ -217,7 +228,7 @@ def _bool_mask(chunks, seed, offset, p):
 def _packed(mask):
     """One packed block per chunk of ``mask``, in the C order of the block
     grid, concatenated along one axis."""
-    blocks = mask.to_delayed().ravel()
+    blocks = mask.to_delayed(optimize_graph=False).ravel()
     sizes = [(math.prod(c) + 7) // 8 for c in _block_shapes(mask.chunks)]
     parts = [da.from_delayed(delayed(_pack_block, pure=True)(b), shape=(n,), dtype=np.uint8,
                              meta=np.empty(0, np.uint8))
@@ -269,8 +280,9 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
         x's shape, dtype and chunks; ``x`` itself when ``training`` is false
         or ``p == 0``.
     mask : dask.array.Array
-        Only with ``return_mask``.  ``y`` is then computed from the mask's
-        blocks, so ``dask.compute(y, mask)`` draws each block once.
+        Only with ``return_mask``.  ``y`` and the mask then come from one
+        task per block (one pass), so ``dask.compute(y, mask)`` draws each
+        block once.
 
     Raises
     ------
@@ -296,11 +308,15 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
     if p == 1.0:
         y = da.zeros(x.shape, dtype=x.dtype, chunks=x.chunks)
         return (y, _as_kind(_bool_mask(x.chunks, seed, offset, 1.0), kind)) if kind else y
-    scale = 1.0 / (1.0 - p)
     if kind:
-        m = _bool_mask(x.chunks, seed, offset, p)
-        y = da.map_blocks(_apply_mask_block, x, m, dtype=x.dtype, meta=x._meta, scale=scale,
-                          token="cydrop-dropout")
+        # one task per block draws, scales and keeps the flags in one pass;
+        # y and the mask are its two halves
+        pair = da.map_blocks(_fused_block, x, dtype=object, meta=np.empty((0,) * x.ndim, object),
+                             seed=seed, offset=offset, thr=_kernels.threshold(p),
+                             scale=1.0 / (1.0 - p), with_mask=True, token="cydrop-dropout-pair")
+        y = pair.map_blocks(_first, dtype=x.dtype, meta=x._meta, token="cydrop-dropout")
+        m = pair.map_blocks(_second, dtype=bool, meta=np.empty((0,) * x.ndim, bool),
+                            token="cydrop-mask")
         return y, _as_kind(m, kind)
     return _fused(x, seed, offset, p, "cydrop-dropout")
 

@@ -250,3 +250,24 @@ def test_local_cluster(client):
     # the workers are other processes, and they ran the blocks
     pids = set(client.run(lambda: __import__("os").getpid()).values())
     assert len(pids) == 2 and __import__("os").getpid() not in pids
+
+
+def test_mask_and_result_from_one_pass(monkeypatch):
+    """dask.compute(y, mask) runs one task per block for both."""
+    calls = []
+    real = cdask._fused_block
+
+    def counting(x, block_info=None, **kwargs):   # map_blocks looks for block_info
+        calls.append(1)
+        return real(x, block_info, **kwargs)
+    monkeypatch.setattr(cdask, "_fused_block", counting)
+    a = np.random.default_rng(0).standard_normal((6, 10)).astype(np.float32)
+    x = da.from_array(a, chunks=(4, 3))
+    for kind in (True, "bits"):
+        calls.clear()
+        y, m = dask.compute(*cdask.dropout(x, 0.5, seed=3, return_mask=kind), scheduler="sync")
+        assert len(calls) == x.npartitions
+        ref, ref_m = cydrop.dropout(a, 0.5, seed=3, return_mask=True)
+        assert_bit_equal(y, ref)
+        want = ref_m if kind is True else packed_per_block(ref_m, x.chunks)
+        np.testing.assert_array_equal(m, want)
