@@ -167,14 +167,13 @@ def _fused_block(x, block_info=None, *, seed, offset, thr, scale, with_mask=Fals
         return (out, m) if with_mask else out
     starts, length = _runs(gshape, loc)
     if len(starts) == 1:
-        _kernels.fused_forward(x, out, seed=seed, offset=_position(offset, starts[0]),
-                               thr=thr, scale=scale, mask_out=m)
+        _kernels.fused_forward(x, out, seed, _position(offset, starts[0]), thr, scale, m)
         return (out, m) if with_mask else out
     span = None
     if length < _LONG_RUN:
         span = _short_run_mask(starts, length, gshape, x.shape, seed, offset, thr)
     if span is not None:
-        _kernels.masked_scale(x, out, mask=span, scale=scale)
+        _kernels.masked_scale(x, out, span, None, scale)
         if with_mask:
             m[...] = span
         return (out, m) if with_mask else out
@@ -183,9 +182,9 @@ def _fused_block(x, block_info=None, *, seed, offset, thr, scale, with_mask=Fals
     rows = out.reshape(n, length)
     mrows = m.reshape(n, length) if with_mask else None
     for r, s in enumerate(starts.tolist()):
-        _kernels.fused_forward(xr[r], rows[r], seed=seed, offset=(offset + s) % _U64,
-                               thr=thr, scale=scale,
-                               mask_out=None if mrows is None else mrows[r])
+        # positional: the loop may make thousands of calls
+        _kernels.fused_forward(xr[r], rows[r], seed, (offset + s) % _U64, thr, scale,
+                               None if mrows is None else mrows[r])
     return (out, m) if with_mask else out
 
 
