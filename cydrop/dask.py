@@ -67,6 +67,9 @@ def _check_dask_float(x, name):
     if not isinstance(x, da.Array):
         raise TypeError(f"{name} must be a dask.array.Array, got {type(x).__name__} "
                         f"(use cydrop.dropout for in-memory arrays)")
+    if not isinstance(x._meta, np.ndarray):
+        raise TypeError(f"cydrop.dask needs NumPy blocks, but {name} has blocks of type "
+                        f"{type(x._meta).__name__}")
     dt = x.dtype
     if dt in _FLOATS:
         return x

@@ -215,6 +215,18 @@ def test_other_bad_input():
         cdask.dropout(x, 0.5)          # seed is required
 
 
+def test_zero_d_and_empty():
+    a = np.array(3.0, np.float32)
+    for seed in range(8):
+        y, m = cdask.dropout(da.from_array(a), 0.5, seed=seed, return_mask="bits")
+        ref, ref_m = cydrop.dropout(a, 0.5, seed=seed, return_mask="bits")
+        assert_bit_equal(y.compute(), ref)
+        np.testing.assert_array_equal(m.compute(), ref_m)
+    e = da.zeros((0, 5), chunks=(1, 2), dtype=np.float64)
+    y, m = cdask.dropout(e, 0.5, seed=0, return_mask="bits")
+    assert y.compute().shape == (0, 5) and m.compute().shape == (0,)
+
+
 def test_non_native_byte_order():
     a = np.arange(20, dtype=">f4").reshape(4, 5)
     y = cdask.dropout(da.from_array(a, chunks=(3, 2)), 0.5, seed=4).compute()
