@@ -4,6 +4,18 @@ Environment switches:
   CYDROP_NATIVE=1     add -march=native (the default build runs on any x86-64;
                       SIMD Philox paths are picked at run time either way)
   CYDROP_NO_OPENMP=1  build without OpenMP (kernels then run serially)
+  CYDROP_NO_SIMD=1    compile the AVX2/AVX-512 Philox paths out (defines the
+                      CYDROP_NO_SIMD macro philox.h honours): only the portable
+                      scalar path is built, as on a CPU other than x86-64;
+                      cydrop._kernels.impl_supported("avx2") is then False
+  CYDROP_SANITIZE=1   AddressSanitizer + UndefinedBehaviorSanitizer build
+                      (-fsanitize=address,undefined -fno-sanitize-recover=undefined
+                      -fno-omit-frame-pointer -O1 -g, also at link).  CPython
+                      is not built with ASan, so run with the runtime preloaded:
+                        LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+                        ASAN_OPTIONS=detect_leaks=0 \
+                        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 pytest
+                      (README, "Testing and hardening", has the full command)
   CYDROP_DEBUG=1      bounds checks on, -O0 -g
 """
 import os
@@ -19,6 +31,10 @@ from Cython.Build import cythonize
 HERE = Path(__file__).parent.resolve()
 DEBUG = os.environ.get("CYDROP_DEBUG") == "1"
 NO_OPENMP = os.environ.get("CYDROP_NO_OPENMP") == "1"
+NO_SIMD = os.environ.get("CYDROP_NO_SIMD") == "1"
+SANITIZE = os.environ.get("CYDROP_SANITIZE") == "1"
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                  "-fno-omit-frame-pointer"]
 
 DIRECTIVES = {
     "language_level": 3,
@@ -29,6 +45,8 @@ DIRECTIVES = {
     "embedsignature": True,
 }
 DEFINES = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if NO_SIMD:
+    DEFINES.append(("CYDROP_NO_SIMD", "1"))
 
 
 def _openmp_flags(compiler):
@@ -56,10 +74,15 @@ class build_ext(_build_ext):
         # product for dropped elements too (branch-free, vectorized); no code
         # here reads floating-point exception flags.
         opt = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-trapping-math"]
+        san = []
+        if SANITIZE:
+            san = SANITIZE_FLAGS
+            if not DEBUG:   # readable stacks, still fast enough for the whole suite
+                opt = ["-O1", "-g", "-fno-trapping-math"]
         native = ["-march=native"] if os.environ.get("CYDROP_NATIVE") == "1" else []
         for ext in self.extensions:
-            ext.extra_compile_args += opt + native + omp
-            ext.extra_link_args += omp
+            ext.extra_compile_args += opt + native + omp + san
+            ext.extra_link_args += omp + san
         super().build_extensions()
 
 
