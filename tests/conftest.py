@@ -1,10 +1,21 @@
+import os
+
 import numpy as np
 import pytest
 from hypothesis import settings
 
-# Shared machines: no per-example deadline; a fixed number of examples.
-settings.register_profile("cydrop", deadline=None, max_examples=60, derandomize=True)
-settings.load_profile("cydrop")
+# Hypothesis profiles.  Shared machines: no per-example deadline.
+#   ci        the default: a fixed, small number of examples per property test
+#             (derandomized, so every run tries the same examples; the fuzz
+#             tests in test_fuzz.py come to a few hundred examples in all)
+#   thorough  >= 10**4 examples per property test, fresh random examples each
+#             run (failures print the seed to reproduce them):
+#                 CYDROP_HYPOTHESIS_PROFILE=thorough pytest tests/test_fuzz.py
+#             (hypothesis' own --hypothesis-profile=thorough works too)
+settings.register_profile("ci", deadline=None, max_examples=60, derandomize=True)
+settings.register_profile("thorough", deadline=None, max_examples=10_000,
+                          derandomize=False)
+settings.load_profile(os.environ.get("CYDROP_HYPOTHESIS_PROFILE", "ci"))
 
 DTYPES = [np.float32, np.float64]
 
