@@ -11,7 +11,7 @@ The tests run on the active Philox path; CI runs this file once per path
 """
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings, strategies as st
+from hypothesis import HealthCheck, event, given, note, settings, strategies as st
 
 import cydrop
 from cydrop import _kernels
@@ -32,6 +32,7 @@ SEEDS = st.one_of(st.integers(0, U64 - 1), st.sampled_from([0, 1, 2**32 - 1, 2**
 OFFSETS = st.one_of(
     st.integers(0, U64 - 1),
     st.integers(U64 - 600, U64 - 1),
+    st.integers(U64 - 70, U64 - 1),
     st.integers(0, 40),
     st.sampled_from([4 * 2**32 - 5, 4 * 2**32, 2**63 - 1, 2**63, U64 - 4 * 37 - 1]),
 )
@@ -116,6 +117,11 @@ def draw_p(data, seed, offset, n):
     """p: anywhere in [0, 1], the edges, or exactly on (or one above) the
     threshold of a word this call uses: ``floor(p * 2**32) == word``."""
     kind = data.draw(st.sampled_from(["any", "edge", "word", "word+1"]), label="p kind")
+    event(f"p: {kind}")
+    if offset + n > U64:
+        event("call wraps past word 2**64 - 1")
+    if n > _kernels.CHUNK_ELEMENTS:
+        event("more than one work item")
     if kind == "any":
         return data.draw(st.floats(0, 1), label="p")
     if kind == "edge" or n == 0:
@@ -145,8 +151,10 @@ def native(a):
 
 
 def out_array(data, shape, dtype):
+    """A writeable ``out=`` in any layout, in native byte order (the result's:
+    a non-native input is converted)."""
     layout = data.draw(layouts(len(shape), True), label="out layout")
-    return make_array(shape, dtype, layout, 0)
+    return make_array(shape, np.dtype(dtype).newbyteorder("="), layout, 0)
 
 
 # ---------------------------------------------------------------------------
@@ -369,7 +377,16 @@ def test_non_native_byte_order():
     assert y.dtype == np.dtype("float32") and y.dtype.isnative
     np.testing.assert_array_equal(y, ref.numpy_dropout(x.astype(np.float32), m, 0.3))
     np.testing.assert_array_equal(m, ref.keep_mask(x.shape, 0.3, 2, 5))
+    out = np.empty(x.shape, np.float32)
+    assert cydrop.dropout(x, 0.3, seed=2, offset=5, out=out) is out
+    np.testing.assert_array_equal(out, y)
+    g = cydrop.dropout_backward(x, None, 0.3, seed=2, offset=5)
+    assert g.dtype.isnative
+    np.testing.assert_array_equal(g, y)
+    np.testing.assert_array_equal(cydrop.dropout_backward(x, m, 0.3), y)
     before = x.copy()
     with pytest.raises((ValueError, TypeError), match="byte order"):
         cydrop.dropout(x, 0.3, inplace=True, seed=2)
+    with pytest.raises((ValueError, TypeError), match="byte order"):
+        cydrop.dropout_backward(x, m, 0.3, inplace=True)
     np.testing.assert_array_equal(x, before)
