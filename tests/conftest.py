@@ -20,6 +20,14 @@ settings.load_profile(os.environ.get("CYDROP_HYPOTHESIS_PROFILE", "ci"))
 DTYPES = [np.float32, np.float64]
 
 
+def pytest_report_header(config):
+    """Which build is under test (CI checks the variant builds by this)."""
+    from cydrop import _kernels
+    return (f"cydrop: {_kernels.__file__}; OpenMP: {_kernels.HAVE_OPENMP}; Philox paths: "
+            f"{_kernels.available_impls()}, active: {_kernels.get_impl()}; "
+            f"hypothesis profile: {getattr(settings, "_current_profile", "?")}")
+
+
 @pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
 def dtype(request):
     return request.param
