@@ -25,7 +25,7 @@ def pytest_report_header(config):
     from cydrop import _kernels
     return (f"cydrop: {_kernels.__file__}; OpenMP: {_kernels.HAVE_OPENMP}; Philox paths: "
             f"{_kernels.available_impls()}, active: {_kernels.get_impl()}; "
-            f"hypothesis profile: {getattr(settings, "_current_profile", "?")}")
+            f"hypothesis profile: {getattr(settings, '_current_profile', '?')}")
 
 
 @pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
