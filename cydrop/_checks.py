@@ -51,6 +51,18 @@ def _check_u64(value, name):
     return v
 
 
+def _check_return_mask(return_mask):
+    """``return_mask`` as None (no mask), "bool" or "bits"."""
+    if return_mask is False:
+        return None
+    if return_mask is True or return_mask == "bool":
+        return "bool"
+    if return_mask == "bits":
+        return "bits"
+    raise ValueError(f"return_mask must be False, True, 'bool' or 'bits', "
+                     f"got {_short(return_mask)}")
+
+
 def _byte_order_name(dtype):
     return "big-endian" if dtype.byteorder == ">" else "little-endian"
 

@@ -34,7 +34,8 @@ except ImportError as e:   # the extra is missing
     raise ImportError('cydrop.dask needs Dask: pip install "cydrop[dask]"') from e
 
 from . import _kernels
-from ._checks import _FLOATS, _U64, _check_float_array, _check_p, _check_shape, _check_u64, _short
+from ._checks import (_FLOATS, _U64, _check_float_array, _check_p, _check_return_mask,
+                      _check_shape, _check_u64, pack, packed_size)
 
 __all__ = ["dropout", "dropout_backward", "keep_mask"]
 
@@ -46,17 +47,6 @@ _SPAN_FACTOR = 4
 
 # ---------------------------------------------------------------------------
 # Argument checks (graph-construction time, the in-memory API's messages)
-
-
-def _mask_kind(return_mask):
-    if return_mask is False:
-        return None
-    if return_mask is True or return_mask == "bool":
-        return "bool"
-    if return_mask == "bits":
-        return "bits"
-    raise ValueError(f"return_mask must be False, True, 'bool' or 'bits', "
-                     f"got {_short(return_mask)}")
 
 
 def _check_dask_float(x, name):
@@ -131,25 +121,40 @@ def _short_run_mask(starts, length, gshape, bshape, seed, offset, thr):
                                            writeable=False)
 
 
+def _layout(gshape, loc, bshape, seed, offset, thr):
+    """How one (non-empty) block gets its keep flags, decided once for both
+    the forward and the mask-only path:
+
+    ``("one", position)``      the block is one run: one kernel call;
+    ``("span", flags)``        short runs, read from the drawn span covering them;
+    ``("runs", starts, length)`` one kernel call per run."""
+    starts, length = _runs(gshape, loc)
+    if len(starts) == 1:
+        return ("one", _position(offset, starts[0]))
+    if length < _LONG_RUN:
+        flags = _short_run_mask(starts, length, gshape, bshape, seed, offset, thr)
+        if flags is not None:
+            return ("span", flags)
+    return ("runs", starts, length)
+
+
 def _block_mask(gshape, loc, seed, offset, thr):
     """The keep flags of one block (bool, C-contiguous)."""
     bshape = tuple(b - a for a, b in loc)
     m = np.empty(bshape, bool)
     if m.size == 0:
         return m
-    starts, length = _runs(gshape, loc)
-    if len(starts) == 1:
-        _kernels.draw_mask(bshape, seed=seed, offset=_position(offset, starts[0]), thr=thr,
-                           mask_out=m)
-        return m
-    if length < _LONG_RUN:
-        got = _short_run_mask(starts, length, gshape, bshape, seed, offset, thr)
-        if got is not None:
-            return np.ascontiguousarray(got)
-    rows = m.reshape(len(starts), length)
-    for r, s in enumerate(starts.tolist()):
-        _kernels.draw_mask((length,), seed=seed, offset=(offset + s) % _U64, thr=thr,
-                           mask_out=rows[r])
+    how = _layout(gshape, loc, bshape, seed, offset, thr)
+    if how[0] == "one":
+        _kernels.draw_mask(bshape, seed=seed, offset=how[1], thr=thr, mask_out=m)
+    elif how[0] == "span":
+        m[...] = how[1]
+    else:
+        _, starts, length = how
+        rows = m.reshape(len(starts), length)
+        for r, s in enumerate(starts.tolist()):
+            _kernels.draw_mask((length,), seed=seed, offset=_position(offset, s), thr=thr,
+                               mask_out=rows[r])
     return m
 
 
@@ -162,31 +167,27 @@ def _fused_block(x, block_info=None, *, seed, offset, thr, scale, with_mask=Fals
     scales; with ``with_mask`` the pair ``(out, keep flags)`` from the same
     pass."""
     info = block_info[None]
-    gshape, loc = info["shape"], info["array-location"]
     out = np.empty(x.shape, x.dtype)
     m = np.empty(x.shape, bool) if with_mask else None
     if out.size == 0:
         return (out, m) if with_mask else out
-    starts, length = _runs(gshape, loc)
-    if len(starts) == 1:
-        _kernels.fused_forward(x, out, seed, _position(offset, starts[0]), thr, scale, m)
-        return (out, m) if with_mask else out
-    span = None
-    if length < _LONG_RUN:
-        span = _short_run_mask(starts, length, gshape, x.shape, seed, offset, thr)
-    if span is not None:
-        _kernels.masked_scale(x, out, span, None, scale)
+    how = _layout(info["shape"], info["array-location"], x.shape, seed, offset, thr)
+    if how[0] == "one":
+        _kernels.fused_forward(x, out, seed, how[1], thr, scale, m)
+    elif how[0] == "span":
+        _kernels.masked_scale(x, out, how[1], None, scale)
         if with_mask:
-            m[...] = span
-        return (out, m) if with_mask else out
-    n = len(starts)
-    xr = x.reshape(n, length)   # a view for a C-contiguous block
-    rows = out.reshape(n, length)
-    mrows = m.reshape(n, length) if with_mask else None
-    for r, s in enumerate(starts.tolist()):
-        # positional: the loop may make thousands of calls
-        _kernels.fused_forward(xr[r], rows[r], seed, (offset + s) % _U64, thr, scale,
-                               None if mrows is None else mrows[r])
+            m[...] = how[1]
+    else:
+        _, starts, length = how
+        n = len(starts)
+        xr = x.reshape(n, length)   # a view for a C-contiguous block
+        rows = out.reshape(n, length)
+        mrows = m.reshape(n, length) if with_mask else None
+        for r, s in enumerate(starts.tolist()):
+            # positional: the loop may make thousands of calls
+            _kernels.fused_forward(xr[r], rows[r], seed, _position(offset, s), thr, scale,
+                                   None if mrows is None else mrows[r])
     return (out, m) if with_mask else out
 
 
@@ -205,10 +206,6 @@ def _mask_block(block_info=None, *, seed, offset, thr):
 
 def _const_mask_block(block_info=None, *, keep):
     return np.full(block_info[None]["chunk-shape"], keep)
-
-
-def _pack_block(m):
-    return np.packbits(m.ravel(), bitorder="little")
 
 
 # ---------------------------------------------------------------------------
@@ -230,8 +227,8 @@ def _packed(mask):
     """One packed block per chunk of ``mask``, in the C order of the block
     grid, concatenated along one axis."""
     blocks = mask.to_delayed(optimize_graph=False).ravel()
-    sizes = [(math.prod(c) + 7) // 8 for c in _block_shapes(mask.chunks)]
-    parts = [da.from_delayed(delayed(_pack_block, pure=True)(b), shape=(n,), dtype=np.uint8,
+    sizes = [packed_size(math.prod(c)) for c in _block_shapes(mask.chunks)]
+    parts = [da.from_delayed(delayed(pack, pure=True)(b), shape=(n,), dtype=np.uint8,
                              meta=np.empty(0, np.uint8))
              for b, n in zip(blocks, sizes)]
     if not parts:
@@ -302,7 +299,7 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
     p = _check_p(p)
     seed = _check_u64(seed, "seed")
     offset = _check_u64(offset, "offset")
-    kind = _mask_kind(return_mask)
+    kind = _check_return_mask(return_mask)
     x = _check_dask_float(x, "x")
     if not training or p == 0.0:
         return (x, _as_kind(_bool_mask(x.chunks, seed, offset, 0.0), kind)) if kind else x

@@ -13,8 +13,9 @@ import operator
 import numpy as np
 
 from . import _kernels
-from ._checks import (_check_float_array, _check_mask, _check_out, _check_p, _check_shape,
-                      _check_u64, _short, _U64, pack, packed_size, seed_from_rng, unpack)
+from ._checks import (_check_float_array, _check_mask, _check_out, _check_p,
+                      _check_return_mask, _check_shape, _check_u64, _short, _U64, pack,
+                      packed_size, seed_from_rng, unpack)
 
 __all__ = [
     "dropout",
@@ -165,15 +166,7 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     p = _check_p(p)
     x = _check_float_array(x, "x", inplace)
     out = _check_out(out, x, inplace)
-    if return_mask is False:
-        kind = None
-    elif return_mask is True or return_mask == "bool":
-        kind = "bool"
-    elif return_mask == "bits":
-        kind = "bits"
-    else:
-        raise ValueError(f"return_mask must be False, True, 'bool' or 'bits', "
-                         f"got {_short(return_mask)}")
+    kind = _check_return_mask(return_mask)
     packed = False
     if mask is not None:
         mask, packed = _check_mask(mask, x)
@@ -300,10 +293,7 @@ def keep_mask(shape, p, seed, offset=0, *, packed=False):
     if size == 0:
         return m
     if p == 0.0 or p == 1.0:
-        if packed:
-            return pack(np.full(size, p == 0.0))
-        m[...] = p == 0.0
-        return m
+        return _full_mask(shape, size, "bits" if packed else "bool", p == 0.0)
     thr = _kernels.threshold(p)
     if packed:
         _kernels.draw_mask(shape, seed=seed, offset=offset, thr=thr, bits_out=m)
@@ -334,11 +324,9 @@ def stream_words(seed, offset, n):
         raise TypeError(f"n must be an integer, got {type(n).__name__}") from None
     if not 0 <= n <= np.iinfo(np.intp).max // 4:
         raise ValueError(f"n must be in [0, {np.iinfo(np.intp).max // 4}], got {_short(n)}")
-    lead = offset & 3
-    nblocks = (lead + n + 3) // 4
-    words = np.empty(4 * nblocks, dtype=np.uint32)
-    _kernels.fill_blocks(words, offset >> 2, seed)
-    return words[lead:lead + n]
+    words = np.empty(n, dtype=np.uint32)
+    _kernels.stream_into(words, seed, offset)
+    return words
 
 
 def philox4x32_10(counter, key):

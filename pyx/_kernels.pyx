@@ -365,15 +365,21 @@ cdef void _execute(Plan *pl, bint is_double, double scale) noexcept nogil:
         _drive[float](pl, <float>scale, nthreads)
 
 
-cdef Plan _new_plan(cnp.ndarray ref, object x, object o, object m) except *:
-    cdef Plan pl
-    _make_plan(&pl, ref, x, o, m)
+cdef inline void _plan_defaults(Plan *pl) noexcept nogil:
+    """What a plan does unless told otherwise: no bits, no mask written, the
+    stream as the source (its key set by _stream_plan), the active Philox path."""
     pl.bits = NULL
     pl.src = SRC_STREAM
     pl.write_mask = False
     pl.write_bits = False
-    _stream_plan(&pl, 0, 0, 0)
+    _stream_plan(pl, 0, 0, 0)
     pl.fill = _fill
+
+
+cdef Plan _new_plan(cnp.ndarray ref, object x, object o, object m) except *:
+    cdef Plan pl
+    _make_plan(&pl, ref, x, o, m)
+    _plan_defaults(&pl)
     return pl
 
 
@@ -489,12 +495,7 @@ cdef inline void _plan_1d(Plan *pl, Py_ssize_t n, Py_ssize_t item, const void *x
     pl.x = <char *>x
     pl.o = <char *>o
     pl.m = <char *>m
-    pl.bits = NULL
-    pl.src = SRC_STREAM
-    pl.write_mask = False
-    pl.write_bits = False
-    _stream_plan(pl, 0, 0, 0)
-    pl.fill = _fill
+    _plan_defaults(pl)
 
 
 cdef inline bint _bad_p(double p) noexcept nogil:
@@ -709,6 +710,13 @@ cdef int fill_words(uint32_t[::1] words, uint64_t seed, uint64_t offset) noexcep
             k += 1
             lead += 1
     return DROPOUT_OK
+
+
+def stream_into(uint32_t[::1] words not None, uint64_t seed, uint64_t offset):  # OUT
+    """Write words ``offset .. offset + len(words) - 1`` (mod 2**64) of the
+    stream keyed by ``seed`` into ``words``: `fill_words`, for Python."""
+    with nogil:
+        fill_words(words, seed, offset)
 
 
 # ---------------------------------------------------------------------------
