@@ -27,6 +27,15 @@ __all__ = [
     "initial_seed",
 ]
 
+def _apply_mask(x, res, mask, packed, scale):
+    """res = mask ? x * scale : 0 from a checked mask (bool, or packed bits).
+    Positional: the hot path (``masked_scale(x, out, mask, bits, scale)``)."""
+    if packed:
+        _kernels.masked_scale(x, res, None, mask, scale)
+    else:
+        _kernels.masked_scale(x, res, mask, None, scale)
+
+
 def _result_buffer(x, inplace, out):
     """Where the result goes, and where it must be copied afterwards (only
     when ``out`` overlaps ``x`` other than element for element)."""
@@ -186,11 +195,7 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     scale = 1.0 / (1.0 - p)
     res, copy_to = _result_buffer(x, inplace, out)
     if mask is not None:
-        # positional: the hot path (names as in _kernels.masked_scale's signature)
-        if packed:
-            _kernels.masked_scale(x, res, None, mask, scale)
-        else:
-            _kernels.masked_scale(x, res, mask, None, scale)
+        _apply_mask(x, res, mask, packed, scale)
         ret_mask = _as_kind(mask, packed, kind, x.shape) if kind else None
     else:
         seed, offset = _resolve_stream(seed, offset, rng, x.size)
@@ -258,10 +263,7 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
     if p == 1.0:
         res[...] = 0
     elif mask is not None:
-        if packed:
-            _kernels.masked_scale(grad, res, None, mask, 1.0 / (1.0 - p))
-        else:
-            _kernels.masked_scale(grad, res, mask, None, 1.0 / (1.0 - p))
+        _apply_mask(grad, res, mask, packed, 1.0 / (1.0 - p))
     else:
         _kernels.fused_forward(grad, res, seed, offset, _kernels.threshold(p), 1.0 / (1.0 - p))
     if copy_to is not None:
