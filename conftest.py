@@ -7,3 +7,5 @@ import importlib.util
 collect_ignore = []
 if importlib.util.find_spec("dask") is None:
     collect_ignore.append("cydrop/dask.py")
+if importlib.util.find_spec("torch") is None:
+    collect_ignore.append("cydrop/torch.py")

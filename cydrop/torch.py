@@ -1,0 +1,419 @@
+"""cydrop inside PyTorch: ``cydrop.torch.dropout`` / ``cydrop.torch.Dropout``,
+drop-in replacements for ``torch.nn.functional.dropout`` / ``torch.nn.Dropout``
+on CPU tensors, with autograd and ``torch.compile`` (``fullgraph=True``).
+
+Needs the ``torch`` extra (``pip install "cydrop[torch]"``, torch >= 2.4);
+``import cydrop`` itself never imports torch.
+
+Three custom operators, registered with ``torch.library.custom_op`` when this
+module is imported (docs/design.md, "cydrop.torch")::
+
+    cydrop::dropout(Tensor input, float p, Tensor seed, SymInt offset, bool store_mask)
+        -> (Tensor out, Tensor mask_bits)
+    cydrop::dropout_backward(Tensor grad, Tensor mask_bits, float p, Tensor seed,
+                             SymInt offset) -> Tensor
+    cydrop::dropout_(Tensor(a!) input, float p, Tensor seed, SymInt offset) -> ()
+
+They run cydrop's kernels on the tensors' own memory (``Tensor.numpy()``
+views, any strides; no copies).  ``seed`` is an int64 tensor of 2 elements,
+the low and high 32-bit halves of the 64-bit Philox key (so every key in
+[0, 2**64) round-trips through torch's signed int64, and a key drawn from a
+torch generator is a tensor op that ``torch.compile`` traces); ``offset`` is
+the stream position as a signed int64 (two's complement of the unsigned
+position).  ``mask_bits`` is the keep-mask packed one bit per element
+(``np.packbits(mask.ravel(), bitorder="little")``), or empty when
+``store_mask`` is false: the backward then regenerates the mask from
+``(seed, offset)``.
+
+Seeding: without ``seed=``, each training call draws its key from torch's
+default CPU generator (or ``generator=``) as
+``torch.randint(0, 2**32, (2,), dtype=torch.int64)`` -- low half first --
+and uses stream position 0, so ``torch.manual_seed(s)`` makes a run
+reproducible.  The mask is then a function of the key and each element's
+C-order position only: the same on every thread count
+(``torch.set_num_threads``), memory layout and machine, which torch's own
+CPU masks are not.
+
+Fallback: tensors that are not on the CPU, or of a dtype the kernels lack
+(float16, bfloat16, complex, ... today), go to ``torch.nn.functional.dropout``
+(torch's masks and speed).
+
+Examples
+--------
+>>> import torch, cydrop.torch
+>>> x = torch.ones(2, 8, requires_grad=True)
+>>> torch.manual_seed(0) and None
+>>> y = cydrop.torch.dropout(x, 0.5)
+>>> y.sum().backward()
+>>> bool(torch.equal(x.grad, y.detach()))
+True
+>>> model = torch.nn.Sequential(torch.nn.Linear(8, 8), cydrop.torch.Dropout(p=0.25))
+>>> model[1]
+Dropout(p=0.25, inplace=False)
+"""
+import numpy as np
+
+from . import _kernels
+from . import functional as _functional
+from ._checks import _FLOATS, _check_p, _check_u64, _check_written, packed_size
+from ._optional import import_torch
+
+torch = import_torch()
+if torch is None:
+    raise ImportError('cydrop.torch needs PyTorch: pip install "cydrop[torch]"')
+if not hasattr(torch.library, "custom_op") or not hasattr(torch.library, "register_fake"):
+    raise ImportError(f"cydrop.torch needs torch >= 2.4 (torch.library.custom_op), "
+                      f"found torch {torch.__version__}")
+
+from torch import Tensor  # noqa: E402
+
+__all__ = ["Dropout", "dropout", "convert_dropout", "seed_tensor", "seed_value",
+           "kernel_dtypes"]
+
+_M32 = (1 << 32) - 1
+_U64 = 1 << 64
+_MASK_STORAGES = ("bits", "recompute")
+
+
+# ---------------------------------------------------------------------------
+# Seeds and positions through torch's signed int64 arguments
+
+
+def seed_tensor(seed):
+    """A 64-bit Philox key in [0, 2**64) as the custom ops take it: an int64
+    tensor ``[seed & (2**32 - 1), seed >> 32]`` (low half first).
+
+    >>> seed_value(seed_tensor(2**64 - 1)) == 2**64 - 1
+    True
+    """
+    seed = _check_u64(seed, "seed")
+    return torch.tensor([seed & _M32, seed >> 32], dtype=torch.int64)
+
+
+def seed_value(key):
+    """The 64-bit key a seed tensor (`seed_tensor`, or a generator draw)
+    holds: ``(key[0] mod 2**32) + (key[1] mod 2**32) * 2**32``."""
+    lo, hi = (int(v) for v in key.tolist())
+    return (lo & _M32) | ((hi & _M32) << 32)
+
+
+def _draw_seed(generator):
+    """A fresh key from torch's default CPU generator (or ``generator``): two
+    32-bit words, as one traceable tensor op."""
+    return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=generator)
+
+
+def _offset_arg(offset):
+    """An unsigned stream position as a signed int64 schema argument."""
+    return offset - _U64 if offset >= (1 << 63) else offset
+
+
+def _offset_value(offset):
+    return int(offset) % _U64
+
+
+def _check_key(seed):
+    if seed.dtype != torch.int64 or seed.shape != (2,):
+        raise ValueError(f"seed must be an int64 tensor of shape (2,) (the key's low and "
+                         f"high 32-bit halves; see cydrop.torch.seed_tensor), got "
+                         f"{seed.dtype} of shape {tuple(seed.shape)}")
+
+
+# ---------------------------------------------------------------------------
+# What the kernels read
+
+
+def _torch_dtype(np_dtype):
+    return torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
+
+
+def kernel_dtypes():
+    """The torch dtypes cydrop's kernels handle (others fall back to torch):
+    those of the NumPy API, float32 and float64 today."""
+    return _KERNEL_DTYPES
+
+
+_KERNEL_DTYPES = frozenset(_torch_dtype(d) for d in _FLOATS)
+
+
+def _runs_here(t):
+    return t.device.type == "cpu" and t.dtype in _KERNEL_DTYPES
+
+
+def _numpy_view(t):
+    """A NumPy view of a CPU tensor's memory (its strides and offset), for
+    reading: no copy unless the tensor carries a lazy negation/conjugation."""
+    t = t.detach()
+    if t.is_neg() or t.is_conj():
+        t = t.resolve_neg().resolve_conj()
+    return t.numpy()
+
+
+def _sync_threads():
+    """The kernels use as many threads as torch (``torch.set_num_threads``);
+    the masks do not depend on it."""
+    n = torch.get_num_threads()
+    if _kernels.get_num_threads() != n:
+        _kernels.set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------
+# The custom operators
+
+
+@torch.library.custom_op("cydrop::dropout", mutates_args=(), device_types="cpu")
+def _dropout_op(input: Tensor, p: float, seed: Tensor, offset: int,
+                store_mask: bool) -> tuple[Tensor, Tensor]:
+    """Forward: ``(out, mask_bits)``; ``out`` laid out as ``empty_like(input)``."""
+    _check_key(seed)
+    p = _check_p(p)
+    x = _numpy_view(input)
+    out = torch.empty_like(input)
+    _sync_threads()
+    key, pos = seed_value(seed), _offset_value(offset)
+    if store_mask:
+        _, bits = _functional.dropout(x, p, seed=key, offset=pos, out=out.numpy(),
+                                      return_mask="bits")
+        return out, torch.from_numpy(bits)
+    _functional.dropout(x, p, seed=key, offset=pos, out=out.numpy())
+    return out, torch.empty(0, dtype=torch.uint8)
+
+
+@_dropout_op.register_fake
+def _dropout_fake(input, p, seed, offset, store_mask):
+    _check_key(seed)
+    nbytes = (input.numel() + 7) // 8 if store_mask else 0
+    return torch.empty_like(input), input.new_empty((nbytes,), dtype=torch.uint8)
+
+
+@torch.library.custom_op("cydrop::dropout_backward", mutates_args=(), device_types="cpu")
+def _dropout_backward_op(grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor,
+                         offset: int) -> Tensor:
+    """``grad * mask / (1 - p)``: the mask from ``mask_bits``, or regenerated
+    from ``(seed, offset)`` when ``mask_bits`` is empty."""
+    _check_key(seed)
+    p = _check_p(p)
+    g = _numpy_view(grad)
+    out = torch.empty_like(grad)
+    _sync_threads()
+    n = grad.numel()
+    if mask_bits.numel() == 0 and n > 0:
+        _functional.dropout_backward(g, None, p, seed=seed_value(seed),
+                                     offset=_offset_value(offset), out=out.numpy())
+    else:
+        if mask_bits.dtype != torch.uint8 or mask_bits.numel() != packed_size(n):
+            raise ValueError(f"mask_bits must be uint8 with ceil({n} / 8) = {packed_size(n)} "
+                             f"elements (or empty), got {mask_bits.dtype} with "
+                             f"{mask_bits.numel()}")
+        _functional.dropout_backward(g, _numpy_view(mask_bits).reshape(-1), p,
+                                     out=out.numpy())
+    return out
+
+
+@_dropout_backward_op.register_fake
+def _dropout_backward_fake(grad, mask_bits, p, seed, offset):
+    _check_key(seed)
+    return torch.empty_like(grad)
+
+
+def _setup_context(ctx, inputs, output):
+    # dropout: (input, p, seed, offset, store_mask) -> (out, mask_bits)
+    # dropout_backward: (grad, mask_bits, p, seed, offset) -> out
+    if isinstance(output, tuple):
+        _, p, seed, offset, _ = inputs
+        bits = output[1]
+    else:
+        _, bits, p, seed, offset = inputs
+    ctx.p, ctx.offset = p, offset
+    ctx.save_for_backward(bits, seed)
+
+
+def _dropout_grad(ctx, grad, _grad_bits=None):
+    bits, seed = ctx.saved_tensors
+    return _dropout_backward_op(grad, bits, ctx.p, seed, ctx.offset), None, None, None, None
+
+
+def _dropout_backward_grad(ctx, grad):
+    # the backward is linear in grad: its own gradient applies the same mask
+    bits, seed = ctx.saved_tensors
+    return _dropout_backward_op(grad, bits, ctx.p, seed, ctx.offset), None, None, None, None
+
+
+_dropout_op.register_autograd(_dropout_grad, setup_context=_setup_context)
+_dropout_backward_op.register_autograd(_dropout_backward_grad, setup_context=_setup_context)
+
+_OVERLAP_MESSAGE = ("unsupported operation: more than one element of the written-to tensor "
+                    "refers to a single memory location. Please clone() the tensor before "
+                    "performing the operation.")
+
+
+@torch.library.custom_op("cydrop::dropout_", mutates_args=("input",), device_types="cpu")
+def _dropout_inplace_op(input: Tensor, p: float, seed: Tensor, offset: int) -> None:
+    """In place, for calls that need no gradient (autograd does not support
+    mutating custom ops; `dropout` routes differentiable in-place calls
+    through ``cydrop::dropout`` and ``copy_``)."""
+    _check_key(seed)
+    p = _check_p(p)
+    x = input.detach().numpy()
+    try:
+        _check_written(x, "input")
+    except ValueError:
+        raise RuntimeError(_OVERLAP_MESSAGE) from None
+    _sync_threads()
+    _functional.dropout(x, p, inplace=True, seed=seed_value(seed),
+                        offset=_offset_value(offset))
+
+
+@_dropout_inplace_op.register_fake
+def _dropout_inplace_fake(input, p, seed, offset):
+    _check_key(seed)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# The functional and the module
+
+
+def _check_inplace_autograd(input):
+    """torch's errors for an in-place op on a leaf (or a view of one) that
+    requires grad, raised before anything is drawn or written."""
+    if torch.compiler.is_compiling():
+        return      # dynamo and AOT autograd check this themselves
+    if input.is_leaf:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an "
+                           "in-place operation.")
+    base = input._base
+    if base is not None and base.is_leaf and base.requires_grad:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in "
+                           "an in-place operation.")
+
+
+def _fallback(input, p, training, inplace, generator):
+    """torch's own dropout, for tensors the kernels do not read."""
+    if generator is None or not training or p == 0.0 or p == 1.0:
+        return torch.nn.functional.dropout(input, p, training, inplace)
+    noise = torch.empty_like(input).bernoulli_(1.0 - p, generator=generator).div_(1.0 - p)
+    return input.mul_(noise) if inplace else input * noise
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=None,
+            offset=0, mask_storage="bits"):
+    """``torch.nn.functional.dropout`` on cydrop's kernels.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        float32/float64 on the CPU, any strides, read where it lies (no copy).
+        Other tensors fall back to ``torch.nn.functional.dropout``.
+    p, training, inplace
+        As ``torch.nn.functional.dropout`` (same errors; in place on a leaf
+        that requires grad raises torch's RuntimeError).
+    generator : torch.Generator, optional
+        Where the call's 64-bit key is drawn from; default: torch's default
+        CPU generator (so ``torch.manual_seed`` makes runs reproducible).
+    seed, offset : int, optional
+        Instead: the key and stream position themselves, in [0, 2**64); the
+        mask is then ``cydrop.dropout``'s for the same ``seed`` and ``offset``
+        (``cydrop.keep_mask(input.shape, p, seed, offset)``).
+    mask_storage : {"bits", "recompute"}
+        What autograd keeps for the backward: the mask packed 1 bit per
+        element, or only the key (the mask regenerated in the backward).
+
+    Returns
+    -------
+    torch.Tensor
+        ``input`` itself when ``training`` is false, ``p == 0`` or the tensor
+        is empty (as torch); ``input`` when ``inplace``.  Dropped elements are
+        exactly 0.0 (NaN and inf included); the mask does not depend on the
+        thread count.
+    """
+    p = _check_p(p)
+    if mask_storage not in _MASK_STORAGES:
+        raise ValueError(f"mask_storage must be one of {_MASK_STORAGES}, got {mask_storage!r}")
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("give seed= or generator=, not both")
+        seed = _check_u64(seed, "seed")
+        offset = _check_u64(offset, "offset")
+    elif offset:
+        raise ValueError("offset= needs seed= (a drawn key always starts at position 0)")
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    if not _runs_here(input):
+        if seed is not None:
+            raise ValueError(f"seed= picks cydrop's stream, which needs a CPU tensor of "
+                             f"dtype {sorted(str(d) for d in _KERNEL_DTYPES)}; got "
+                             f"{input.dtype} on {input.device}")
+        return _fallback(input, p, training, inplace, generator)
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    needs_grad = torch.is_grad_enabled() and input.requires_grad
+    if inplace and needs_grad:
+        _check_inplace_autograd(input)
+    key = seed_tensor(seed) if seed is not None else _draw_seed(generator)
+    pos = _offset_arg(offset)
+    if inplace and not needs_grad:
+        torch.ops.cydrop.dropout_(input, p, key, pos)
+        return input
+    out, _ = torch.ops.cydrop.dropout(input, p, key, pos,
+                                      needs_grad and mask_storage == "bits")
+    if inplace:
+        return input.copy_(out)
+    return out
+
+
+class Dropout(torch.nn.Dropout):
+    """``torch.nn.Dropout`` on cydrop's kernels: the same signature,
+    ``extra_repr``, ``train()``/``eval()`` and (empty) ``state_dict``, so a
+    saved model loads with either class.  A subclass of ``torch.nn.Dropout``:
+    ``isinstance(m, torch.nn.Dropout)`` still holds.
+
+    Keyword-only extras: ``mask_storage`` ("bits", the default: the packed
+    mask is kept for the backward, 1 bit per element; "recompute": only the
+    64-bit key, the mask regenerated in the backward) and ``generator`` (a
+    ``torch.Generator`` to draw keys from instead of torch's default one).
+    """
+
+    def __init__(self, p=0.5, inplace=False, *, mask_storage="bits", generator=None):
+        super().__init__(p, inplace)
+        if mask_storage not in _MASK_STORAGES:
+            raise ValueError(f"mask_storage must be one of {_MASK_STORAGES}, "
+                             f"got {mask_storage!r}")
+        self.mask_storage = mask_storage
+        self.generator = generator
+
+    def forward(self, input):
+        return dropout(input, self.p, self.training, self.inplace, generator=self.generator,
+                       mask_storage=self.mask_storage)
+
+    def extra_repr(self):
+        text = super().extra_repr()
+        if self.mask_storage != "bits":
+            text += f", mask_storage={self.mask_storage!r}"
+        return text
+
+
+def convert_dropout(module, *, mask_storage="bits"):
+    """Replace every ``torch.nn.Dropout`` (exactly that class) in ``module``
+    by cydrop's `Dropout` with the same ``p``, ``inplace`` and mode, in
+    place; returns ``module`` (or the replacement, if ``module`` is itself a
+    ``torch.nn.Dropout``).
+
+    >>> import torch, cydrop.torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.1))
+    >>> type(cydrop.torch.convert_dropout(net)[1]).__module__
+    'cydrop.torch'
+    """
+    def swap(m):
+        new = Dropout(m.p, m.inplace, mask_storage=mask_storage)
+        new.train(m.training)
+        return new
+
+    if type(module) is torch.nn.Dropout:
+        return swap(module)
+    for name, child in list(module.named_children()):
+        if type(child) is torch.nn.Dropout:
+            setattr(module, name, swap(child))
+        else:
+            convert_dropout(child, mask_storage=mask_storage)
+    return module
