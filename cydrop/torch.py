@@ -149,6 +149,23 @@ def _numpy_view(t):
     return t.numpy()
 
 
+_NUMPY_DTYPES = {_torch_dtype(d): np.dtype(d) for d in _FLOATS}
+
+
+def _result_like(t, fake=False):
+    """An uninitialised tensor for a result of ``t``'s shape and dtype:
+    C-contiguous when ``t`` is contiguous, else ``torch.empty_like(t)``'s
+    layout.  The real one is allocated by NumPy, which asks the kernel for
+    transparent huge pages on large buffers: a fresh 2**24-element result
+    costs a fraction of the page faults of torch's allocator (whose huge
+    pages need ``THP_MEM_ALLOC_ENABLE=1``)."""
+    if not t.is_contiguous():
+        return torch.empty_like(t)
+    if fake or t.dtype not in _NUMPY_DTYPES:
+        return torch.empty(t.shape, dtype=t.dtype, device=t.device)
+    return torch.from_numpy(np.empty(tuple(t.shape), dtype=_NUMPY_DTYPES[t.dtype]))
+
+
 def _sync_threads():
     """The kernels use as many threads as torch (``torch.set_num_threads``);
     the masks do not depend on it."""
@@ -168,7 +185,7 @@ def _dropout_op(input: Tensor, p: float, seed: Tensor, offset: int,
     _check_key(seed)
     p = _check_p(p)
     x = _numpy_view(input)
-    out = torch.empty_like(input)
+    out = _result_like(input)
     _sync_threads()
     key, pos = seed_value(seed), _offset_value(offset)
     if store_mask:
@@ -183,7 +200,7 @@ def _dropout_op(input: Tensor, p: float, seed: Tensor, offset: int,
 def _dropout_fake(input, p, seed, offset, store_mask):
     _check_key(seed)
     nbytes = (input.numel() + 7) // 8 if store_mask else 0
-    return torch.empty_like(input), input.new_empty((nbytes,), dtype=torch.uint8)
+    return _result_like(input, fake=True), input.new_empty((nbytes,), dtype=torch.uint8)
 
 
 @torch.library.custom_op("cydrop::dropout_backward", mutates_args=(), device_types="cpu")
@@ -194,7 +211,7 @@ def _dropout_backward_op(grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor
     _check_key(seed)
     p = _check_p(p)
     g = _numpy_view(grad)
-    out = torch.empty_like(grad)
+    out = _result_like(grad)
     _sync_threads()
     n = grad.numel()
     if mask_bits.numel() == 0 and n > 0:
@@ -213,7 +230,7 @@ def _dropout_backward_op(grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor
 @_dropout_backward_op.register_fake
 def _dropout_backward_fake(grad, mask_bits, p, seed, offset):
     _check_key(seed)
-    return torch.empty_like(grad)
+    return _result_like(grad, fake=True)
 
 
 def _setup_context(ctx, inputs, output):
