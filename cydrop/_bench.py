@@ -10,7 +10,11 @@ For each array size, in one process, the median time of repeated calls of
   (1 - p)``, NumPy ``x * mask * scale`` for a given mask, and
   ``torch.nn.functional.dropout`` on the CPU (when torch is installed);
 * the floor: ``np.copyto(buf, x)``, the memory traffic of one read and one
-  write of the array.
+  write of the array;
+* the torch adapter (when torch is installed): forward and backward through
+  autograd, ``y = cydrop.torch.dropout(xg, p); y.backward(g)`` against the
+  same with ``torch.nn.functional.dropout`` (``xg`` a leaf that requires
+  grad, its ``.grad`` reset before each call).
 
 Results are printed as a table of times and ratios (docs/design.md, "Performance
 contract": ratios measured side by side, never absolute figures alone), and
@@ -148,6 +152,8 @@ class Workload:
     seed: int
     torch: object = None      # the torch module, or None
     tx: object = None         # torch.from_numpy(x)
+    txg: object = None        # a copy of x as a leaf tensor that requires grad
+    tgrad: object = None      # torch.from_numpy(grad)
 
 
 def make_workload(n: int, dtype, p: float, torch=None) -> Workload:
@@ -166,7 +172,32 @@ def make_workload(n: int, dtype, p: float, torch=None) -> Workload:
         torch=torch,
         tx=torch.from_numpy(x) if torch is not None else None,
     )
+    if torch is not None:
+        w.txg = torch.from_numpy(x.copy()).requires_grad_(True)
+        w.tgrad = torch.from_numpy(w.grad)
     return w
+
+
+def _autograd_step(w: Workload, dropout) -> Callable[[], object]:
+    """One forward + backward through autograd: ``dropout(xg, p).backward(g)``
+    (the leaf's ``.grad`` reset first, so the backward's result is stored,
+    not accumulated)."""
+    xg, g, p = w.txg, w.tgrad, w.p
+
+    def step():
+        xg.grad = None
+        dropout(xg, p).backward(g)
+    return step
+
+
+def _adapter_step(w: Workload) -> Callable[[], object]:
+    import cydrop.torch
+    return _autograd_step(w, cydrop.torch.dropout)
+
+
+def _torch_autograd_step(w: Workload) -> Callable[[], object]:
+    F = w.torch.nn.functional
+    return _autograd_step(w, lambda x, p: F.dropout(x, p, training=True))
 
 
 @dataclass(frozen=True)
@@ -218,6 +249,12 @@ IMPLS = (
          "torch.nn.functional.dropout(torch.from_numpy(x), p, training=True)",
          lambda w: lambda: w.torch.nn.functional.dropout(w.tx, w.p, training=True),
          versus="fused", needs_torch=True),
+    Impl("torch_adapter", "cydrop.torch fwd+bwd", "cydrop",
+         "xg.grad = None; cydrop.torch.dropout(xg, p).backward(g)",
+         _adapter_step, needs_torch=True),
+    Impl("torch_autograd", "torch F.dropout fwd+bwd", "reference",
+         "xg.grad = None; torch.nn.functional.dropout(xg, p).backward(g)",
+         _torch_autograd_step, versus="torch_adapter", needs_torch=True),
     Impl("numpy_ref", "numpy reference", "reference",
          "x * (np.random.rand(*x.shape) > p) / (1 - p)",
          lambda w: lambda: w.x * (np.random.rand(*w.x.shape) > w.p) / (1 - w.p),
@@ -438,8 +475,12 @@ def _summary(res: Results) -> list:
         fused = t("fused")
         torch_part = (_slower(t("torch") / fused) if (n, "torch") in res.seconds
                       else "not installed")
-        lines.append(f"{_size_name(n):>{width}}: fused forward = {fused / t('copy'):.1f}x copy; "
-                     f"torch = {torch_part}; numpy ref = {_slower(t('numpy_ref') / fused)}")
+        line = (f"{_size_name(n):>{width}}: fused forward = {fused / t('copy'):.1f}x copy; "
+                f"torch = {torch_part}; numpy ref = {_slower(t('numpy_ref') / fused)}")
+        if (n, "torch_autograd") in res.seconds:
+            line += (f"; cydrop.torch fwd+bwd: torch's is "
+                     f"{_slower(t('torch_autograd') / t('torch_adapter'))}")
+        lines.append(line)
     return lines
 
 
@@ -453,6 +494,7 @@ _COLORS = {
     "fused": "#1f4e9c", "inplace": "#4a90d9", "masked": "#2a9d8f",
     "backward": "#7cc47c", "recompute": "#6a4c93",
     "torch": "#d62728", "numpy_ref": "#ff7f0e", "numpy_masked": "#c9a227",
+    "torch_adapter": "#17becf", "torch_autograd": "#8c564b",
 }
 
 

@@ -178,10 +178,8 @@ def _sync_threads():
 # The custom operators
 
 
-@torch.library.custom_op("cydrop::dropout", mutates_args=(), device_types="cpu")
-def _dropout_op(input: Tensor, p: float, seed: Tensor, offset: int,
-                store_mask: bool) -> tuple[Tensor, Tensor]:
-    """Forward: ``(out, mask_bits)``; ``out`` laid out as ``empty_like(input)``."""
+def _forward_impl(input, p, seed, offset, store_mask):
+    """The kernel call behind ``cydrop::dropout`` (and the eager fast path)."""
     _check_key(seed)
     p = _check_p(p)
     x = _numpy_view(input)
@@ -196,18 +194,8 @@ def _dropout_op(input: Tensor, p: float, seed: Tensor, offset: int,
     return out, torch.empty(0, dtype=torch.uint8)
 
 
-@_dropout_op.register_fake
-def _dropout_fake(input, p, seed, offset, store_mask):
-    _check_key(seed)
-    nbytes = (input.numel() + 7) // 8 if store_mask else 0
-    return _result_like(input, fake=True), input.new_empty((nbytes,), dtype=torch.uint8)
-
-
-@torch.library.custom_op("cydrop::dropout_backward", mutates_args=(), device_types="cpu")
-def _dropout_backward_op(grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor,
-                         offset: int) -> Tensor:
-    """``grad * mask / (1 - p)``: the mask from ``mask_bits``, or regenerated
-    from ``(seed, offset)`` when ``mask_bits`` is empty."""
+def _backward_impl(grad, mask_bits, p, seed, offset):
+    """The kernel call behind ``cydrop::dropout_backward``."""
     _check_key(seed)
     p = _check_p(p)
     g = _numpy_view(grad)
@@ -225,6 +213,29 @@ def _dropout_backward_op(grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor
         _functional.dropout_backward(g, _numpy_view(mask_bits).reshape(-1), p,
                                      out=out.numpy())
     return out
+
+
+@torch.library.custom_op("cydrop::dropout", mutates_args=(), device_types="cpu")
+def _dropout_op(input: Tensor, p: float, seed: Tensor, offset: int,
+                store_mask: bool) -> tuple[Tensor, Tensor]:
+    """Forward: ``(out, mask_bits)``; ``out`` C-contiguous for a contiguous
+    ``input``, else laid out as ``torch.empty_like(input)``."""
+    return _forward_impl(input, p, seed, offset, store_mask)
+
+
+@_dropout_op.register_fake
+def _dropout_fake(input, p, seed, offset, store_mask):
+    _check_key(seed)
+    nbytes = (input.numel() + 7) // 8 if store_mask else 0
+    return _result_like(input, fake=True), input.new_empty((nbytes,), dtype=torch.uint8)
+
+
+@torch.library.custom_op("cydrop::dropout_backward", mutates_args=(), device_types="cpu")
+def _dropout_backward_op(grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor,
+                         offset: int) -> Tensor:
+    """``grad * mask / (1 - p)``: the mask from ``mask_bits``, or regenerated
+    from ``(seed, offset)`` when ``mask_bits`` is empty."""
+    return _backward_impl(grad, mask_bits, p, seed, offset)
 
 
 @_dropout_backward_op.register_fake
@@ -258,6 +269,45 @@ def _dropout_backward_grad(ctx, grad):
 
 _dropout_op.register_autograd(_dropout_grad, setup_context=_setup_context)
 _dropout_backward_op.register_autograd(_dropout_backward_grad, setup_context=_setup_context)
+
+
+
+class _EagerDropout(torch.autograd.Function):
+    """The eager fast path: the same kernel calls as the ``cydrop::dropout``
+    operator and its registered autograd, without the custom-operator
+    dispatch in Python (~100 us a forward + backward, which at 2**16
+    elements is more than the kernels' time).  Used only for plain tensors
+    outside torch.compile, tracing and dispatch modes; everything else goes
+    through the operator."""
+
+    @staticmethod
+    def forward(ctx, input, p, seed, offset, store_mask):
+        out, bits = _forward_impl(input, p, seed, offset, store_mask)
+        ctx.p, ctx.offset = p, offset
+        ctx.save_for_backward(bits, seed)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        bits, seed = ctx.saved_tensors
+        if torch.is_grad_enabled():      # create_graph=True: differentiable backward
+            dx = _dropout_backward_op(grad, bits, ctx.p, seed, ctx.offset)
+        else:
+            dx = _backward_impl(grad, bits, ctx.p, seed, ctx.offset)
+        return dx, None, None, None, None
+
+
+def _eager(t):
+    """Whether ``t`` may take the fast path (a plain tensor, no compile,
+    no torch-function or dispatch mode)."""
+    if type(t) is not torch.Tensor or torch.compiler.is_compiling():
+        return False
+    try:
+        return (not torch._C._is_torch_function_mode_enabled()
+                and torch._C._len_torch_dispatch_stack() == 0)
+    except AttributeError:      # private API gone: always the operator
+        return False
+
 
 _OVERLAP_MESSAGE = ("unsupported operation: more than one element of the written-to tensor "
                     "refers to a single memory location. Please clone() the tensor before "
@@ -372,8 +422,11 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=
     if inplace and not needs_grad:
         torch.ops.cydrop.dropout_(input, p, key, pos)
         return input
-    out, _ = torch.ops.cydrop.dropout(input, p, key, pos,
-                                      needs_grad and mask_storage == "bits")
+    store = needs_grad and mask_storage == "bits"
+    if _eager(input):
+        out = _EagerDropout.apply(input, p, key, pos, store)
+    else:
+        out, _ = torch.ops.cydrop.dropout(input, p, key, pos, store)
     if inplace:
         return input.copy_(out)
     return out

@@ -29,6 +29,16 @@ def _data(shape, tdtype=torch.float64, seed=0):
     return x
 
 
+@pytest.fixture(params=["eager", "operator"])
+def path(request, monkeypatch):
+    """Both ways to the kernels: the eager fast path (autograd.Function) and
+    the custom operator with its registered autograd (what torch.compile
+    and tracing use)."""
+    if request.param == "operator":
+        monkeypatch.setattr(ct, "_eager", lambda t: False)
+    return request.param
+
+
 def _key_of_next_draw():
     """The key the next call without seed= takes from torch's default
     generator, drawn on a copy of its state (the generator is left as it was)."""
@@ -101,7 +111,7 @@ def test_explicit_seed_is_cydrops_stream(seed, offset, dtype):
         y.numpy(), cydrop.dropout(x.numpy(), 0.37, seed=seed, offset=offset))
 
 
-def test_default_generator_rule():
+def test_default_generator_rule(path):
     x = _data((64, 5))
     torch.manual_seed(11)
     key = _key_of_next_draw()
@@ -155,7 +165,7 @@ def test_mask_does_not_depend_on_torch_thread_count():
     lambda: _data(()),
 ], ids=["contiguous", "transposed", "sliced", "expanded", "channels_last", "0-d"])
 @pytest.mark.parametrize("mask_storage", ["bits", "recompute"])
-def test_layouts_forward_and_gradient(make, mask_storage):
+def test_layouts_forward_and_gradient(make, mask_storage, path):
     x = make().requires_grad_(True)
     xn = x.detach().numpy()
     g = _data(tuple(x.shape), seed=5)
@@ -167,7 +177,7 @@ def test_layouts_forward_and_gradient(make, mask_storage):
 
 
 @pytest.mark.parametrize("mask_storage", ["bits", "recompute"])
-def test_gradcheck_float64(mask_storage):
+def test_gradcheck_float64(mask_storage, path):
     x = _data((5, 7)).requires_grad_(True)
 
     def f(t):      # the same (seed, offset) every call: the mask held fixed
@@ -185,7 +195,7 @@ def test_store_mask_false_keeps_no_mask():
 
 
 @pytest.mark.parametrize("p", [0.1, 0.45, 0.9])
-def test_parity_with_native_dropout_given_the_same_mask(p, dtype):
+def test_parity_with_native_dropout_given_the_same_mask(p, dtype, path):
     # native_dropout's forward is input * mask * scale and its gradient
     # native_dropout_backward(grad, mask, scale): given cydrop's mask, both
     # agree with cydrop.torch to 1 ulp (the scale is rounded once in both)
@@ -211,7 +221,7 @@ def test_returns_input_like_torch(dtype):
     assert ct.dropout(e, 0.5) is e and F.dropout(e, 0.5) is e
 
 
-def test_p_one_gives_zeros_and_zero_gradient():
+def test_p_one_gives_zeros_and_zero_gradient(path):
     x = torch.full((4, 4), float("nan"), dtype=torch.float64, requires_grad=True)
     y = ct.dropout(x, 1.0)
     assert torch.equal(y.detach(), torch.zeros(4, 4, dtype=torch.float64))  # torch: NaN
@@ -292,7 +302,7 @@ def test_inplace_on_leaf_requiring_grad_raises_torchs_error():
     assert torch.equal(leaf.detach(), ct.dropout(torch.ones(5), 0.5, seed=1))
 
 
-def test_inplace_on_non_leaf_with_grad():
+def test_inplace_on_non_leaf_with_grad(path):
     x = _data((6, 7)).requires_grad_(True)
     h = x * 1.0
     out = ct.dropout(h, 0.3, inplace=True, seed=12)
@@ -453,3 +463,20 @@ def test_compile_inductor_fullgraph_matches_eager():
     assert torch.equal(yc == 0, y == 0)
     for a, b in zip(eager.parameters(), compiled.parameters()):
         torch.testing.assert_close(b.grad, a.grad)
+
+
+def test_compile_traces_the_operator_and_the_seed_draw():
+    # Dynamo's graph holds the key draw (randint) and cydrop::dropout: no
+    # graph break, no fast path under compile
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm.code)
+        return gm.forward
+
+    torch._dynamo.reset()
+    f = torch.compile(lambda t: ct.dropout(t, 0.5) * 2, fullgraph=True, backend=backend)
+    y = f(torch.ones(64, requires_grad=True))
+    assert y.shape == (64,)
+    assert len(graphs) == 1
+    assert "torch.ops.cydrop.dropout" in graphs[0] and "randint" in graphs[0]
