@@ -175,125 +175,166 @@ def _sync_threads():
 
 
 # ---------------------------------------------------------------------------
-# The custom operators
+# The custom operators.  One "variant" of dropout is a pair of functional
+# operators, ``cydrop::<name>`` and ``cydrop::<name>_backward``, with the
+# schemas of the module docstring, fake implementations, autograd (the
+# backward is linear in the gradient, so its own gradient applies the same
+# mask: double backward works) and an eager fast path.  A variant is defined
+# by its NumPy-level kernel calls and by how many elements its mask covers
+# (docs/design.md, "cydrop.torch", for channel-wise and alpha dropout).
 
 
-def _forward_impl(input, p, seed, offset, store_mask):
-    """The kernel call behind ``cydrop::dropout`` (and the eager fast path)."""
-    _check_key(seed)
-    p = _check_p(p)
-    x = _numpy_view(input)
-    out = _result_like(input)
-    _sync_threads()
-    key, pos = seed_value(seed), _offset_value(offset)
-    if store_mask:
-        _, bits = _functional.dropout(x, p, seed=key, offset=pos, out=out.numpy(),
-                                      return_mask="bits")
+def _plain_forward(x, p, seed, offset, out, want_bits):
+    """``cydrop.dropout`` into ``out``; the packed mask when ``want_bits``."""
+    if want_bits:
+        return _functional.dropout(x, p, seed=seed, offset=offset, out=out,
+                                   return_mask="bits")[1]
+    _functional.dropout(x, p, seed=seed, offset=offset, out=out)
+    return None
+
+
+def _plain_backward(g, p, bits, seed, offset, out):
+    """``cydrop.dropout_backward`` into ``out``: from the packed mask, or the
+    mask regenerated from ``(seed, offset)`` when ``bits`` is None."""
+    if bits is None:
+        _functional.dropout_backward(g, None, p, seed=seed, offset=offset, out=out)
+    else:
+        _functional.dropout_backward(g, bits, p, out=out)
+
+
+def _numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+class _Variant:
+    """The operators, autograd and eager path of one dropout variant.
+
+    ``forward(x, p, seed, offset, out, want_bits)`` and
+    ``backward(g, p, bits, seed, offset, out)`` are the NumPy-level kernel
+    calls (arrays are views of the tensors' memory; ``seed`` and ``offset``
+    unsigned); ``mask_elements(shape)`` is the number of mask elements for an
+    input of ``shape`` (``mask_bits`` holds ``ceil(mask_elements / 8)``
+    bytes)."""
+
+    def __init__(self, name, forward, backward, mask_elements):
+        self.name = name
+        self._forward, self._backward = forward, backward
+        self.mask_elements = mask_elements
+        variant = self
+
+        def op(input: Tensor, p: float, seed: Tensor, offset: int,
+               store_mask: bool) -> tuple[Tensor, Tensor]:
+            return variant.forward_impl(input, p, seed, offset, store_mask)
+
+        def backward_op(grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor,
+                        offset: int) -> Tensor:
+            return variant.backward_impl(grad, mask_bits, p, seed, offset)
+
+        op.__doc__ = (f"Forward of {name}: ``(out, mask_bits)``; ``out`` C-contiguous for "
+                      f"a contiguous ``input``, else laid out as ``torch.empty_like``.")
+        backward_op.__doc__ = (f"Gradient of {name}: the mask from ``mask_bits``, or "
+                               f"regenerated from ``(seed, offset)`` when it is empty.")
+        self.op = torch.library.custom_op(f"cydrop::{name}", op, mutates_args=(),
+                                          device_types="cpu")
+        self.backward_op = torch.library.custom_op(f"cydrop::{name}_backward", backward_op,
+                                                   mutates_args=(), device_types="cpu")
+        self.op.register_fake(self._fake)
+        self.backward_op.register_fake(self._backward_fake)
+        self.op.register_autograd(self._grad, setup_context=self._setup_context)
+        self.backward_op.register_autograd(self._grad, setup_context=self._setup_context)
+        self.eager = type(f"_Eager_{name}", (_EagerFunction,), {"variant": self})
+
+    # -- kernels --------------------------------------------------------------
+    def forward_impl(self, input, p, seed, offset, store_mask):
+        _check_key(seed)
+        p = _check_p(p)
+        x = _numpy_view(input)
+        out = _result_like(input)
+        _sync_threads()
+        bits = self._forward(x, p, seed_value(seed), _offset_value(offset), out.numpy(),
+                             bool(store_mask))
+        if bits is None:
+            return out, torch.empty(0, dtype=torch.uint8)
         return out, torch.from_numpy(bits)
-    _functional.dropout(x, p, seed=key, offset=pos, out=out.numpy())
-    return out, torch.empty(0, dtype=torch.uint8)
 
+    def backward_impl(self, grad, mask_bits, p, seed, offset):
+        _check_key(seed)
+        p = _check_p(p)
+        g = _numpy_view(grad)
+        out = _result_like(grad)
+        _sync_threads()
+        m = self.mask_elements(tuple(grad.shape))
+        if mask_bits.numel() == 0 and m > 0:
+            bits = None
+        else:
+            if mask_bits.dtype != torch.uint8 or mask_bits.numel() != packed_size(m):
+                raise ValueError(f"mask_bits must be uint8 with ceil({m} / 8) = "
+                                 f"{packed_size(m)} elements (or empty), got "
+                                 f"{mask_bits.dtype} with {mask_bits.numel()}")
+            bits = _numpy_view(mask_bits).reshape(-1)
+        self._backward(g, p, bits, seed_value(seed), _offset_value(offset), out.numpy())
+        return out
 
-def _backward_impl(grad, mask_bits, p, seed, offset):
-    """The kernel call behind ``cydrop::dropout_backward``."""
-    _check_key(seed)
-    p = _check_p(p)
-    g = _numpy_view(grad)
-    out = _result_like(grad)
-    _sync_threads()
-    n = grad.numel()
-    if mask_bits.numel() == 0 and n > 0:
-        _functional.dropout_backward(g, None, p, seed=seed_value(seed),
-                                     offset=_offset_value(offset), out=out.numpy())
-    else:
-        if mask_bits.dtype != torch.uint8 or mask_bits.numel() != packed_size(n):
-            raise ValueError(f"mask_bits must be uint8 with ceil({n} / 8) = {packed_size(n)} "
-                             f"elements (or empty), got {mask_bits.dtype} with "
-                             f"{mask_bits.numel()}")
-        _functional.dropout_backward(g, _numpy_view(mask_bits).reshape(-1), p,
-                                     out=out.numpy())
-    return out
+    # -- fake (shapes only) ---------------------------------------------------
+    def _fake(self, input, p, seed, offset, store_mask):
+        _check_key(seed)
+        nbytes = (self.mask_elements(tuple(input.shape)) + 7) // 8 if store_mask else 0
+        return _result_like(input, fake=True), input.new_empty((nbytes,), dtype=torch.uint8)
 
+    def _backward_fake(self, grad, mask_bits, p, seed, offset):
+        _check_key(seed)
+        return _result_like(grad, fake=True)
 
-@torch.library.custom_op("cydrop::dropout", mutates_args=(), device_types="cpu")
-def _dropout_op(input: Tensor, p: float, seed: Tensor, offset: int,
-                store_mask: bool) -> tuple[Tensor, Tensor]:
-    """Forward: ``(out, mask_bits)``; ``out`` C-contiguous for a contiguous
-    ``input``, else laid out as ``torch.empty_like(input)``."""
-    return _forward_impl(input, p, seed, offset, store_mask)
-
-
-@_dropout_op.register_fake
-def _dropout_fake(input, p, seed, offset, store_mask):
-    _check_key(seed)
-    nbytes = (input.numel() + 7) // 8 if store_mask else 0
-    return _result_like(input, fake=True), input.new_empty((nbytes,), dtype=torch.uint8)
-
-
-@torch.library.custom_op("cydrop::dropout_backward", mutates_args=(), device_types="cpu")
-def _dropout_backward_op(grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor,
-                         offset: int) -> Tensor:
-    """``grad * mask / (1 - p)``: the mask from ``mask_bits``, or regenerated
-    from ``(seed, offset)`` when ``mask_bits`` is empty."""
-    return _backward_impl(grad, mask_bits, p, seed, offset)
-
-
-@_dropout_backward_op.register_fake
-def _dropout_backward_fake(grad, mask_bits, p, seed, offset):
-    _check_key(seed)
-    return _result_like(grad, fake=True)
-
-
-def _setup_context(ctx, inputs, output):
-    # dropout: (input, p, seed, offset, store_mask) -> (out, mask_bits)
-    # dropout_backward: (grad, mask_bits, p, seed, offset) -> out
-    if isinstance(output, tuple):
-        _, p, seed, offset, _ = inputs
-        bits = output[1]
-    else:
-        _, bits, p, seed, offset = inputs
-    ctx.p, ctx.offset = p, offset
-    ctx.save_for_backward(bits, seed)
-
-
-def _dropout_grad(ctx, grad, _grad_bits=None):
-    bits, seed = ctx.saved_tensors
-    return _dropout_backward_op(grad, bits, ctx.p, seed, ctx.offset), None, None, None, None
-
-
-def _dropout_backward_grad(ctx, grad):
-    # the backward is linear in grad: its own gradient applies the same mask
-    bits, seed = ctx.saved_tensors
-    return _dropout_backward_op(grad, bits, ctx.p, seed, ctx.offset), None, None, None, None
-
-
-_dropout_op.register_autograd(_dropout_grad, setup_context=_setup_context)
-_dropout_backward_op.register_autograd(_dropout_backward_grad, setup_context=_setup_context)
-
-
-
-class _EagerDropout(torch.autograd.Function):
-    """The eager fast path: the same kernel calls as the ``cydrop::dropout``
-    operator and its registered autograd, without the custom-operator
-    dispatch in Python (~100 us a forward + backward, which at 2**16
-    elements is more than the kernels' time).  Used only for plain tensors
-    outside torch.compile, tracing and dispatch modes; everything else goes
-    through the operator."""
-
+    # -- autograd -------------------------------------------------------------
     @staticmethod
-    def forward(ctx, input, p, seed, offset, store_mask):
-        out, bits = _forward_impl(input, p, seed, offset, store_mask)
+    def _setup_context(ctx, inputs, output):
+        # forward: (input, p, seed, offset, store_mask) -> (out, mask_bits)
+        # backward: (grad, mask_bits, p, seed, offset) -> out
+        if isinstance(output, tuple):
+            _, p, seed, offset, _ = inputs
+            bits = output[1]
+        else:
+            _, bits, p, seed, offset = inputs
+        ctx.p, ctx.offset = p, offset
+        ctx.save_for_backward(bits, seed)
+
+    def _grad(self, ctx, grad, *_unused):
+        bits, seed = ctx.saved_tensors
+        return self.backward_op(grad, bits, ctx.p, seed, ctx.offset), None, None, None, None
+
+    def apply(self, input, p, seed, offset, store_mask):
+        """``out`` of the forward, through the fast path or the operator."""
+        if _eager(input):
+            return self.eager.apply(input, p, seed, offset, store_mask)
+        return self.op(input, p, seed, offset, store_mask)[0]
+
+
+class _EagerFunction(torch.autograd.Function):
+    """The eager fast path: the same kernel calls as a variant's operators
+    and their registered autograd, without the custom-operator dispatch in
+    Python (~100 us a forward + backward, which at 2**16 elements is more
+    than the kernels' time).  Used only for plain tensors outside
+    torch.compile, tracing and dispatch modes; everything else goes through
+    the operators."""
+    variant = None
+
+    @classmethod
+    def forward(cls, ctx, input, p, seed, offset, store_mask):
+        out, bits = cls.variant.forward_impl(input, p, seed, offset, store_mask)
         ctx.p, ctx.offset = p, offset
         ctx.save_for_backward(bits, seed)
         return out
 
-    @staticmethod
-    def backward(ctx, grad):
+    @classmethod
+    def backward(cls, ctx, grad):
         bits, seed = ctx.saved_tensors
         if torch.is_grad_enabled():      # create_graph=True: differentiable backward
-            dx = _dropout_backward_op(grad, bits, ctx.p, seed, ctx.offset)
+            dx = cls.variant.backward_op(grad, bits, ctx.p, seed, ctx.offset)
         else:
-            dx = _backward_impl(grad, bits, ctx.p, seed, ctx.offset)
+            dx = cls.variant.backward_impl(grad, bits, ctx.p, seed, ctx.offset)
         return dx, None, None, None, None
 
 
@@ -307,6 +348,9 @@ def _eager(t):
                 and torch._C._len_torch_dispatch_stack() == 0)
     except AttributeError:      # private API gone: always the operator
         return False
+
+
+_DROPOUT = _Variant("dropout", _plain_forward, _plain_backward, _numel)
 
 
 _OVERLAP_MESSAGE = ("unsupported operation: more than one element of the written-to tensor "
@@ -423,10 +467,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=
         torch.ops.cydrop.dropout_(input, p, key, pos)
         return input
     store = needs_grad and mask_storage == "bits"
-    if _eager(input):
-        out = _EagerDropout.apply(input, p, key, pos, store)
-    else:
-        out, _ = torch.ops.cydrop.dropout(input, p, key, pos, store)
+    out = _DROPOUT.apply(input, p, key, pos, store)
     if inplace:
         return input.copy_(out)
     return out
