@@ -51,6 +51,10 @@ True
 >>> model[1]
 Dropout(p=0.25, inplace=False)
 """
+import collections
+import threading
+import weakref
+
 import numpy as np
 
 from . import _kernels
@@ -68,7 +72,7 @@ if not hasattr(torch.library, "custom_op") or not hasattr(torch.library, "regist
 from torch import Tensor  # noqa: E402
 
 __all__ = ["Dropout", "dropout", "convert_dropout", "seed_tensor", "seed_value",
-           "kernel_dtypes"]
+           "kernel_dtypes", "set_result_cache", "result_cache_bytes"]
 
 _M32 = (1 << 32) - 1
 _U64 = 1 << 64
@@ -152,18 +156,103 @@ def _numpy_view(t):
 _NUMPY_DTYPES = {_torch_dtype(d): np.dtype(d) for d in _FLOATS}
 
 
+def _numel(shape):
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+class _ResultCache:
+    """Result buffers of at least ``MIN_BYTES``, kept for reuse once their
+    tensors are gone, up to ``max_bytes`` in all (oldest dropped first).
+
+    A training loop asks for results of the same sizes every step; a fresh
+    2**24-element result costs the kernel's page zeroing and faults (~8 ms
+    here, about as much as the dropout itself), a recycled one nothing.  A
+    buffer comes back only when the last tensor or array using its memory
+    is freed (a ``weakref.finalize`` on the array the tensor wraps), so a
+    live tensor's memory is never handed out twice.  torch's own CPU
+    allocator caches nothing; `set_result_cache` (0 turns it off) bounds
+    what this one holds."""
+    MIN_BYTES = 1 << 20
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self._free = collections.OrderedDict()    # id -> (nbytes, buffer), oldest first
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def empty(self, shape, dtype):
+        nbytes = _numel(shape) * dtype.itemsize
+        if nbytes < self.MIN_BYTES or nbytes > self.max_bytes:
+            return np.empty(shape, dtype=dtype)
+        base = None
+        with self._lock:
+            for key, (size, buf) in self._free.items():
+                if size == nbytes:
+                    del self._free[key]
+                    self._held -= size
+                    base = buf
+                    break
+        if base is None:
+            base = np.empty(nbytes, dtype=np.uint8)
+        arr = base.view(dtype).reshape(shape)
+        weakref.finalize(arr, self._give, base).atexit = False
+        return arr
+
+    def _give(self, base):
+        with self._lock:
+            if base.nbytes > self.max_bytes:
+                return
+            self._free[id(base)] = (base.nbytes, base)
+            self._held += base.nbytes
+            while self._held > self.max_bytes:
+                _, (size, _) = self._free.popitem(last=False)
+                self._held -= size
+
+    def resize(self, max_bytes):
+        with self._lock:
+            self.max_bytes = max_bytes
+            while self._held > max_bytes:
+                _, (size, _) = self._free.popitem(last=False)
+                self._held -= size
+
+    def held(self):
+        with self._lock:
+            return self._held
+
+
+_RESULT_CACHE = _ResultCache(256 << 20)
+
+
+def set_result_cache(max_bytes):
+    """Bound the memory `cydrop.torch` keeps in freed result buffers for
+    reuse (default 256 MiB; 0 turns the cache off and frees what it holds).
+    Returns the previous bound.  Only buffers of at least 1 MiB are kept."""
+    max_bytes = _check_u64(max_bytes, "max_bytes")
+    before = _RESULT_CACHE.max_bytes
+    _RESULT_CACHE.resize(max_bytes)
+    return before
+
+
+def result_cache_bytes():
+    """Bytes held by the result cache now (buffers waiting for reuse)."""
+    return _RESULT_CACHE.held()
+
+
 def _result_like(t, fake=False):
     """An uninitialised tensor for a result of ``t``'s shape and dtype:
     C-contiguous when ``t`` is contiguous, else ``torch.empty_like(t)``'s
-    layout.  The real one is allocated by NumPy, which asks the kernel for
-    transparent huge pages on large buffers: a fresh 2**24-element result
-    costs a fraction of the page faults of torch's allocator (whose huge
-    pages need ``THP_MEM_ALLOC_ENABLE=1``)."""
+    layout.  The real one is allocated by NumPy (through `_ResultCache`),
+    which asks the kernel for transparent huge pages on large buffers: a
+    fresh 2**24-element result costs a fraction of the page faults of
+    torch's allocator (whose huge pages need ``THP_MEM_ALLOC_ENABLE=1``)."""
     if not t.is_contiguous():
         return torch.empty_like(t)
     if fake or t.dtype not in _NUMPY_DTYPES:
         return torch.empty(t.shape, dtype=t.dtype, device=t.device)
-    return torch.from_numpy(np.empty(tuple(t.shape), dtype=_NUMPY_DTYPES[t.dtype]))
+    return torch.from_numpy(_RESULT_CACHE.empty(tuple(t.shape), _NUMPY_DTYPES[t.dtype]))
 
 
 def _sync_threads():
@@ -200,13 +289,6 @@ def _plain_backward(g, p, bits, seed, offset, out):
         _functional.dropout_backward(g, None, p, seed=seed, offset=offset, out=out)
     else:
         _functional.dropout_backward(g, bits, p, out=out)
-
-
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 class _Variant:

@@ -480,3 +480,42 @@ def test_compile_traces_the_operator_and_the_seed_draw():
     assert y.shape == (64,)
     assert len(graphs) == 1
     assert "torch.ops.cydrop.dropout" in graphs[0] and "randint" in graphs[0]
+
+
+# -- the result cache ----------------------------------------------------------
+
+
+def test_result_cache_reuses_only_freed_buffers():
+    before = ct.set_result_cache(64 << 20)
+    try:
+        ct.set_result_cache(0)                      # start empty
+        ct.set_result_cache(64 << 20)
+        x = _data(1 << 18, torch.float32)           # 1 MiB results: cached
+        y = ct.dropout(x, 0.5, seed=1)
+        ptr = y.data_ptr()
+        view = y[10:]                               # keeps the memory alive
+        del y
+        assert ct.result_cache_bytes() == 0
+        z = ct.dropout(x, 0.5, seed=2)
+        assert z.data_ptr() != ptr                  # not handed out twice
+        del view
+        assert ct.result_cache_bytes() == 1 << 20   # back for reuse
+        w = ct.dropout(x, 0.5, seed=3)
+        assert w.data_ptr() == ptr and ct.result_cache_bytes() == 0
+        np.testing.assert_array_equal(w.numpy(), cydrop.dropout(x.numpy(), 0.5, seed=3))
+        del w, z
+        assert ct.result_cache_bytes() == 2 << 20
+        ct.set_result_cache(1 << 20)                # oldest dropped to fit
+        assert ct.result_cache_bytes() == 1 << 20
+        ct.set_result_cache(0)
+        assert ct.result_cache_bytes() == 0
+        y = ct.dropout(x, 0.5, seed=1)
+        del y
+        assert ct.result_cache_bytes() == 0         # off: nothing kept
+        small = ct.dropout(_data(1000, torch.float32), 0.5, seed=1)
+        del small
+        assert ct.result_cache_bytes() == 0
+    finally:
+        ct.set_result_cache(before)
+    with pytest.raises(ValueError):
+        ct.set_result_cache(-1)
