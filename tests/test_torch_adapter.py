@@ -140,7 +140,7 @@ def test_generator_argument():
 
 def test_mask_does_not_depend_on_torch_thread_count():
     x = _data(2**20, torch.float32)
-    before = torch.get_num_threads()
+    before, cydrop_before = torch.get_num_threads(), cydrop.get_num_threads()
     outs = []
     try:
         for n in (1, 2, 3):
@@ -150,6 +150,7 @@ def test_mask_does_not_depend_on_torch_thread_count():
             assert cydrop.get_num_threads() == n       # the kernels follow torch's count
     finally:
         torch.set_num_threads(before)
+        cydrop.set_num_threads(cydrop_before)
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
 
 
