@@ -520,3 +520,23 @@ def test_result_cache_reuses_only_freed_buffers():
         ct.set_result_cache(before)
     with pytest.raises(ValueError):
         ct.set_result_cache(-1)
+
+
+def test_torch_export_holds_the_operator_and_matches_eager():
+    m = torch.nn.Sequential(torch.nn.Linear(4, 8), ct.Dropout(0.5)).train()
+    ep = torch.export.export(m, (torch.randn(3, 4),))
+    targets = [str(n.target) for n in ep.graph.nodes if n.op == "call_function"]
+    assert "cydrop.dropout.default" in targets
+    torch.manual_seed(0)
+    a = ep.module()(torch.ones(3, 4))
+    torch.manual_seed(0)
+    assert torch.equal(a, m(torch.ones(3, 4)))
+
+
+def test_without_torch_the_import_names_the_extra():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "try:\n    import cydrop.torch\nexcept ImportError as e:\n    print(e)\n"
+            "else:\n    raise SystemExit('imported')\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert 'pip install "cydrop[torch]"' in out
