@@ -67,13 +67,18 @@ def _alpha_constants(p, dtype):
     return float(t(a)), float(b_keep), float(b_drop)
 
 
+# ``scaling=_ALPHA``: alpha dropout through `dropout` / `dropout_backward`
+# (private: the public scalings are "inverted" and "vanilla")
+_ALPHA = object()
+
+
 def _mode_scale(mode, p, dtype):
     """``(scale, affine)`` a training forward applies to the kept elements."""
     if mode == "inverted":
         return 1.0 / (1.0 - p), None
     if mode == "vanilla":
         return 1.0, None
-    a, b_keep, b_drop = _alpha_constants(p, dtype)
+    a, b_keep, b_drop = _alpha_constants(p, dtype)      # mode is _ALPHA
     return a, (b_keep, b_drop)
 
 
@@ -239,27 +244,9 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     >>> m.shape, bool(np.all(y == np.where(m, 2.0, 0.0)))
     ((2, 3, 1, 1), True)
     """
-    if scaling != "inverted":
-        _check_scaling(scaling)
-    return _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
-                    noise_shape, scaling)
-
-
-def _scaled(x, res, scale):
-    """res = x * scale (one flag, True, broadcast over the whole array)."""
-    _kernels.masked_scale(x, res, np.broadcast_to(np.True_, x.shape), None, scale)
-
-
-def _finish(res, copy_to):
-    if copy_to is not None:
-        np.copyto(copy_to, res)
-        return copy_to
-    return res
-
-
-def _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
-             noise_shape, mode):
-    """`dropout` for every mode ("inverted", "vanilla", "alpha")."""
+    mode = scaling
+    if scaling != "inverted" and scaling is not _ALPHA:
+        mode = _check_scaling(scaling)
     p = _check_p(p)
     x = _check_float_array(x, "x", inplace)
     out = _check_out(out, x, inplace)
@@ -313,6 +300,26 @@ def _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
     return (res, ret_mask) if kind else res
 
 
+def _scaled(x, res, scale):
+    """res = x * scale (one flag, True, broadcast over the whole array)."""
+    _kernels.masked_scale(x, res, np.broadcast_to(np.True_, x.shape), None, scale)
+
+
+def _finish(res, copy_to):
+    if copy_to is not None:
+        np.copyto(copy_to, res)
+        return copy_to
+    return res
+
+
+def _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
+             noise_shape, mode):
+    """`dropout` for every mode ("inverted", "vanilla", "alpha"), positional."""
+    return dropout(x, p, training, inplace, mask=mask, seed=seed, offset=offset, rng=rng,
+                   out=out, return_mask=return_mask, noise_shape=noise_shape,
+                   scaling=_ALPHA if mode == "alpha" else mode)
+
+
 def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=False, out=None,
                      noise_shape=None, scaling="inverted"):
     """Gradient of `dropout`: ``grad * mask * scale`` with ``scale = 1 / (1 - p)``
@@ -358,14 +365,9 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
     >>> bool(np.array_equal(dx, cydrop.dropout_backward(g, p=0.5, seed=2, offset=0)))
     True
     """
-    if scaling != "inverted":
-        _check_scaling(scaling)
-    return _backward(grad, mask, p, seed, offset, inplace, out, noise_shape, scaling)
-
-
-def _backward(grad, mask, p, seed, offset, inplace, out, noise_shape, mode):
-    """`dropout_backward` for every mode: ``grad * keep * scale`` with the
-    mode's scale (alpha dropout: ``a``)."""
+    mode = scaling
+    if scaling != "inverted" and scaling is not _ALPHA:
+        mode = _check_scaling(scaling)
     p = _check_p(p)
     grad = _check_float_array(grad, "grad", inplace)
     out = _check_out(out, grad, inplace)
@@ -391,6 +393,14 @@ def _backward(grad, mask, p, seed, offset, inplace, out, noise_shape, mode):
     else:
         _kernels.fused_forward(grad, res, seed, offset, _kernels.threshold(p), scale)
     return _finish(res, copy_to)
+
+
+def _backward(grad, mask, p, seed, offset, inplace, out, noise_shape, mode):
+    """`dropout_backward` for every mode: ``grad * keep * scale`` with the
+    mode's scale (alpha dropout: ``a``), positional."""
+    return dropout_backward(grad, mask, p, seed=seed, offset=offset, inplace=inplace, out=out,
+                            noise_shape=noise_shape,
+                            scaling=_ALPHA if mode == "alpha" else mode)
 
 
 # ---------------------------------------------------------------------------
