@@ -983,3 +983,22 @@ def test_philox_path_settings_give_identical_float16_bits(restore_impl):
             assert_bits_equal(b, a)
     if "avx2" in impls and _kernels.f16c_supported():
         assert "scalar" in impls   # both conversions were exercised
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_noise_shape_large_arrays(mode, dtype):
+    # past the kernels' work-item size (2048) and serial/parallel threshold
+    # (16384 elements): spans of one flag cross work items
+    rng = np.random.default_rng(1)
+    for shape, noise in (((64, 1024), (64, 1)), ((3, 40000), (3, 1)), ((100003,), (1,)),
+                         ((7, 3, 2049), (7, 3, 1)), ((64, 600), (1, 600))):
+        x = rng.standard_normal(shape).astype(dtype)
+        want, wm = ref.noise_dropout(x, 0.4, 3, 2**64 - 10, noise, mode)
+        negative = np.ascontiguousarray(x[..., ::-1])[..., ::-1]     # x's values
+        for view in (x, negative, np.asfortranarray(x)):
+            got = _call(mode, view, 0.4, seed=3, offset=2**64 - 10, noise_shape=noise)
+            assert_bits_equal(got, want)
+        g = rng.standard_normal(shape).astype(dtype)
+        assert_bits_equal(_backward(mode, g, None, 0.4, seed=3, offset=2**64 - 10,
+                                    noise_shape=noise), _grad_ref(mode, g, wm, 0.4))

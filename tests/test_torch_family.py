@@ -158,14 +158,18 @@ def test_rank_errors_and_warnings_are_torchs(name, nd, p, training):
                 getattr(cydrop, name)(x, p, training, seed=0)
 
 
+@pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("nd", range(7))
 @pytest.mark.parametrize("cls", ["Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"])
-def test_module_rank_errors_and_warnings_are_torchs(cls, nd):
+def test_module_rank_errors_and_warnings_are_torchs(cls, nd, training):
     shape = (2, 3, 2, 1, 2, 2)[:nd]
     x = np.ones(shape)
-    t = _torch_outcome(lambda: getattr(torch.nn, cls)(0.5)(torch.from_numpy(x)))
-    c = _torch_outcome(lambda: getattr(cydrop, cls)(0.5, rng=0)(x))
+    t = _torch_outcome(lambda: getattr(torch.nn, cls)(0.5).train(training)(torch.from_numpy(x)))
+    layer = getattr(cydrop, cls)(0.5, rng=0).train(training)
+    c = _torch_outcome(lambda: layer(x))
     assert c == t
+    if t[0] is not None:
+        assert layer.get_state() == (0, 0)      # a failed call takes no words
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
