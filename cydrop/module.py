@@ -104,8 +104,9 @@ class Dropout:
         self.mask_storage = mask_storage
         if noise_shape is not None:
             # the entries are checked against each input; the form here
-            _check_noise_shape(noise_shape, tuple(noise_shape))
-            noise_shape = tuple(noise_shape)
+            # (before tuple(): a bare int gets the sequence message)
+            _check_noise_shape(noise_shape, noise_shape)
+            noise_shape = tuple(None if n is None else operator.index(n) for n in noise_shape)
         self.noise_shape = noise_shape
         if type(self)._mode != "alpha":
             self._mode = _check_scaling(scaling)

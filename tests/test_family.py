@@ -1002,3 +1002,17 @@ def test_noise_shape_large_arrays(mode, dtype):
         g = rng.standard_normal(shape).astype(dtype)
         assert_bits_equal(_backward(mode, g, None, 0.4, seed=3, offset=2**64 - 10,
                                     noise_shape=noise), _grad_ref(mode, g, wm, 0.4))
+
+
+def test_module_noise_shape_argument_checked_like_the_function():
+    # a bare int or a string: cydrop's message, not tuple()'s
+    for bad in (5, 2.0, "ab"):
+        with pytest.raises(TypeError, match="noise_shape must be a sequence of ints or None"):
+            cydrop.Dropout(noise_shape=bad)
+    with pytest.raises(TypeError, match="noise_shape entries must be ints or None"):
+        cydrop.Dropout(noise_shape=(None, 1.5))
+    # NumPy integers are kept as ints (torch-like repr, no np.int64(...))
+    layer = cydrop.Dropout(noise_shape=np.array([4, 1]), rng=0)
+    assert layer.noise_shape == (4, 1) and all(type(n) is int for n in layer.noise_shape)
+    assert repr(layer) == "Dropout(p=0.5, inplace=False, noise_shape=(4, 1))"
+    assert layer(np.ones((4, 3))).shape == (4, 3) and layer.mask.shape == (4, 1)
