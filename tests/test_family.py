@@ -929,6 +929,15 @@ def test_float_to_half_dense_sample(impl):
     assert np.isinf(want[np.isfinite(f)]).any()
     sub = want.view(np.uint16) & 0x7c00 == 0
     assert (sub & (want != 0)).sum() > 1000
+    # exact ties (float16 value + half its ulp, representable in float32)
+    # round to even: both up and down occur in the sample
+    lo = np.arange(0x0400, 0x7bff, dtype=np.uint16)
+    lo32 = lo.view(np.float16).astype(np.float64)
+    hi32 = (lo + 1).view(np.float16).astype(np.float64)
+    ties = ((lo32 + hi32) / 2).astype(np.float32)
+    assert np.isin(ties.view(np.uint32), f.view(np.uint32)).all()
+    t16 = ties.astype(np.float16).view(np.uint16)
+    assert (t16 == lo).any() and (t16 == lo + 1).any() and (t16 % 2 == 0).all()
     got = np.empty(f.size, np.float16)
     _kernels.half_convert(np.ascontiguousarray(f), got, impl=impl)
     nan = np.isnan(f)
@@ -1016,3 +1025,25 @@ def test_module_noise_shape_argument_checked_like_the_function():
     assert layer.noise_shape == (4, 1) and all(type(n) is int for n in layer.noise_shape)
     assert repr(layer) == "Dropout(p=0.5, inplace=False, noise_shape=(4, 1))"
     assert layer(np.ones((4, 3))).shape == (4, 3) and layer.mask.shape == (4, 1)
+
+
+def test_float16_all_bit_patterns_through_the_kernels(restore_impl):
+    # every float16 value through a forward (scale 1/(1-p) = 1.25, and the
+    # alpha map) on each Philox path: the float32 computation rounded by
+    # NumPy (NaNs: NaN-ness only, NumPy keeps signalling payloads)
+    h = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    m = np.arange(65536) % 3 != 0
+    x32 = h.astype(np.float32)
+    want = np.where(m, x32 * np.float32(1.25), np.float32(0)).astype(np.float16)
+    a, bk, bd = (np.float32(c) for c in cydrop.functional._alpha_constants(0.2, np.float32))
+    want_alpha = np.where(m, x32 * a + bk, bd).astype(np.float16)
+    nan = np.isnan(want)
+    assert nan.sum() > 1000 and np.isinf(want).sum() > 100
+    for impl in _kernels.available_impls():
+        _kernels.set_impl(impl)
+        for got, w in ((cydrop.dropout(h, 0.2, mask=m), want),
+                       (cydrop.dropout(h[::-1], 0.2, mask=m[::-1])[::-1], want),
+                       (cydrop.alpha_dropout(h, 0.2, True, mask=m), want_alpha)):
+            n = np.isnan(w)
+            np.testing.assert_array_equal(np.isnan(got), n)
+            np.testing.assert_array_equal(got.view(np.uint16)[~n], w.view(np.uint16)[~n])
