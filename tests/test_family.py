@@ -1047,3 +1047,19 @@ def test_float16_all_bit_patterns_through_the_kernels(restore_impl):
             n = np.isnan(w)
             np.testing.assert_array_equal(np.isnan(got), n)
             np.testing.assert_array_equal(got.view(np.uint16)[~n], w.view(np.uint16)[~n])
+
+
+def test_alpha_is_not_a_public_scaling():
+    # alpha dropout reaches the cores through a private sentinel: the string
+    # "alpha" (or anything else) is refused everywhere scaling= is public
+    x = np.ones((2, 3, 4))
+    calls = [lambda s: cydrop.dropout(x, 0.5, seed=1, scaling=s),
+             lambda s: cydrop.dropout(x, 0.5, False, scaling=s),
+             lambda s: cydrop.dropout_backward(x, None, 0.5, seed=1, scaling=s),
+             lambda s: cydrop.dropout1d(x, 0.5, seed=1, scaling=s),
+             lambda s: cydrop.Dropout(scaling=s),
+             lambda s: cydrop.Dropout2d(scaling=s)]
+    for call in calls:
+        for bad in ("alpha", "Inverted", None):
+            with pytest.raises(ValueError, match="scaling must be 'inverted' or 'vanilla'"):
+                call(bad)
