@@ -10,16 +10,23 @@ import os
 
 from ._version import __version__
 from . import _kernels
+from ._checks import RankError
 from .functional import (
+    alpha_dropout,
+    alpha_dropout_backward,
     dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
     dropout_backward,
+    feature_alpha_dropout,
     initial_seed,
     keep_mask,
     manual_seed,
     philox4x32_10,
     stream_words,
 )
-from .module import Dropout
+from .module import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 
 
 def get_include():
@@ -55,10 +62,22 @@ def set_num_threads(n):
 
 
 __all__ = [
+    "AlphaDropout",
     "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "FeatureAlphaDropout",
+    "RankError",
     "__version__",
+    "alpha_dropout",
+    "alpha_dropout_backward",
     "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
     "dropout_backward",
+    "feature_alpha_dropout",
     "get_include",
     "get_num_threads",
     "initial_seed",

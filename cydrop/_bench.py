@@ -6,6 +6,9 @@ For each array size, in one process, the median time of repeated calls of
   a preallocated ``out=``), the same in place, masked scaling with a given bool
   mask, the backward pass with a given mask and the recompute backward
   (``seed=``/``offset=``, no stored mask);
+* the rest of the family on the same data: channel-wise ``dropout2d`` (the
+  array viewed as (N, C, 32, 32)), ``alpha_dropout``, vanilla scaling and
+  the forward on a float16 copy (its ratio to the float32 forward);
 * the references: the NumPy one-liner ``x * (np.random.rand(*x.shape) > p) /
   (1 - p)``, NumPy ``x * mask * scale`` for a given mask, and
   ``torch.nn.functional.dropout`` on the CPU (when torch is installed);
@@ -150,27 +153,48 @@ class Workload:
     p: float
     scale: float
     seed: int
+    x4: np.ndarray = None     # x and out viewed as (N, C, H, W) (`channel_shape`)
+    out4: np.ndarray = None
+    xh: np.ndarray = None     # x as float16, and a float16 result
+    outh: np.ndarray = None
     torch: object = None      # the torch module, or None
     tx: object = None         # torch.from_numpy(x)
     txg: object = None        # a copy of x as a leaf tensor that requires grad
     tgrad: object = None      # torch.from_numpy(grad)
+    tx4: object = None        # torch.from_numpy(x4)
+
+
+def channel_shape(n: int) -> tuple:
+    """(N, C, H, W) for ``n`` elements: 32 x 32 feature maps and 256 channels
+    where ``n`` allows ((64, 256, 32, 32) at 2**24), else fewer."""
+    hw = 1024 if n % 1024 == 0 else 1
+    c = 256 if (n // hw) % 256 == 0 else 1
+    return (n // (c * hw), c) + ((32, 32) if hw == 1024 else (1, 1))
 
 
 def make_workload(n: int, dtype, p: float, torch=None) -> Workload:
     rng = np.random.default_rng(20240601 + n)
     x = rng.standard_normal(n, dtype=dtype)
+    out = np.zeros_like(x)
+    shape4 = channel_shape(n)
+    x4 = x.reshape(shape4)
     w = Workload(
         x=x,
         grad=rng.standard_normal(n, dtype=dtype),
         mask=rng.random(n) >= p,
-        out=np.zeros_like(x),
+        out=out,
         words=np.zeros(4 * ((n + 3) // 4), dtype=np.uint32),
         inplace_buf=x.copy(),
         p=p,
         scale=1.0 / (1.0 - p),
         seed=0x5EED_CD0F,
+        x4=x4,
+        out4=out.reshape(shape4),
+        xh=x.astype(np.float16),
+        outh=np.zeros(n, np.float16),
         torch=torch,
         tx=torch.from_numpy(x) if torch is not None else None,
+        tx4=torch.from_numpy(x4) if torch is not None else None,
     )
     if torch is not None:
         w.txg = torch.from_numpy(x.copy()).requires_grad_(True)
@@ -263,6 +287,26 @@ IMPLS = (
          "x * mask * scale",
          lambda w: lambda: w.x * w.mask * w.scale,
          versus="masked"),
+    Impl("channel2d", "cydrop dropout2d", "cydrop",
+         "cydrop.dropout2d(x4, p, out=out4)   # x4 = x.reshape(N, C, 32, 32)",
+         lambda w: lambda: cydrop.dropout2d(w.x4, w.p, out=w.out4)),
+    Impl("torch_channel2d", "torch F.dropout2d", "reference",
+         "torch.nn.functional.dropout2d(torch.from_numpy(x4), p, training=True)",
+         lambda w: lambda: w.torch.nn.functional.dropout2d(w.tx4, w.p, training=True),
+         versus="channel2d", needs_torch=True),
+    Impl("alpha", "cydrop alpha_dropout", "cydrop",
+         "cydrop.alpha_dropout(x, p, True, out=out)",
+         lambda w: lambda: cydrop.alpha_dropout(w.x, w.p, True, out=w.out)),
+    Impl("torch_alpha", "torch F.alpha_dropout", "reference",
+         "torch.nn.functional.alpha_dropout(torch.from_numpy(x), p, training=True)",
+         lambda w: lambda: w.torch.nn.functional.alpha_dropout(w.tx, w.p, training=True),
+         versus="alpha", needs_torch=True),
+    Impl("vanilla", "cydrop forward vanilla", "cydrop",
+         "cydrop.dropout(x, p, out=out, scaling='vanilla')",
+         lambda w: lambda: cydrop.dropout(w.x, w.p, out=w.out, scaling="vanilla")),
+    Impl("half", "cydrop forward float16", "cydrop",
+         "cydrop.dropout(xh, p, out=outh)   # xh = x.astype(np.float16)",
+         lambda w: lambda: cydrop.dropout(w.xh, w.p, out=w.outh), versus="fused"),
 ) + tuple(_philox_row(name) for name in cydrop._kernels.IMPLS)
 _BY_KEY = {impl.key: impl for impl in IMPLS}
 
@@ -463,7 +507,8 @@ def _table(res: Results) -> list:
     out.append("spread: (slowest - fastest sample) / median; large spreads mean a busy "
                "machine.")
     out.append("x copy: time / np.copyto time (the floor).  ref / cydrop: a reference's "
-               "time / its cydrop counterpart's (>1: cydrop is faster).")
+               "time / its cydrop counterpart's (>1: cydrop is faster); on the float16 "
+               "row, its time / the float32 forward's.")
     return out
 
 
@@ -494,7 +539,9 @@ _COLORS = {
     "fused": "#1f4e9c", "inplace": "#4a90d9", "masked": "#2a9d8f",
     "backward": "#7cc47c", "recompute": "#6a4c93",
     "torch": "#d62728", "numpy_ref": "#ff7f0e", "numpy_masked": "#c9a227",
-    "torch_adapter": "#17becf", "torch_autograd": "#8c564b",
+    "channel2d": "#17becf", "torch_channel2d": "#e377c2", "alpha": "#8c564b",
+    "torch_alpha": "#bcbd22", "vanilla": "#9467bd", "half": "#7f7f7f",
+    "torch_adapter": "#00a6a6", "torch_autograd": "#a0522d",
 }
 
 

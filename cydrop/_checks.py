@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _kernels
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _BOOL = np.dtype(bool)
 _UINT8 = np.dtype(np.uint8)
 _U64 = 1 << 64
@@ -93,7 +93,7 @@ def _check_written(a, name):
 
 
 def _check_float_array(x, name, inplace):
-    """Return ``x`` as a float32/float64 ndarray in native byte order; for
+    """Return ``x`` as a float16/32/64 ndarray in native byte order; for
     ``inplace`` it must already be a writeable one, elements not overlapping."""
     if inplace:
         if not isinstance(x, np.ndarray):
@@ -103,13 +103,13 @@ def _check_float_array(x, name, inplace):
         x = np.asarray(x)
     dt = x.dtype
     if dt not in _FLOATS:
-        if dt.kind == "f" and dt.itemsize in (4, 8) and not dt.isnative:
+        if dt.kind == "f" and dt.itemsize in (2, 4, 8) and not dt.isnative:
             if inplace:
                 raise TypeError(f"inplace=True needs native byte order, but {name} has dtype "
                                 f"{dt} ({_byte_order_name(dt)}); convert it with "
                                 f"{name}.astype({dt.newbyteorder('=').name})")
             return x.astype(dt.newbyteorder("="))     # the result in native order
-        raise TypeError(f"cydrop supports float32 and float64 arrays, but {name} has "
+        raise TypeError(f"cydrop supports float16, float32 and float64 arrays, but {name} has "
                         f"dtype {dt}")
     if inplace:
         _check_written(x, name)
@@ -152,21 +152,74 @@ def _check_shape(shape):
     return shape, size
 
 
-def _check_mask(mask, x):
-    """Return ``(mask, packed)``: a bool array of x's shape, or packed bits
-    (uint8, ``ceil(x.size / 8)`` bytes, ``np.packbits(m.ravel(), bitorder="little")``)."""
+class RankError(ValueError, RuntimeError):
+    """A wrong number of dimensions for a channel-wise function: a
+    ``ValueError`` as numpy raises for shapes, and a ``RuntimeError`` as
+    torch raises there (its texts are reproduced)."""
+
+
+def _check_scaling(scaling):
+    if scaling == "inverted" or scaling == "vanilla":
+        return scaling
+    raise ValueError(f"scaling must be 'inverted' or 'vanilla', got {_short(scaling)}")
+
+
+def _check_noise_shape(noise_shape, shape):
+    """The mask's shape for ``noise_shape`` (Keras's rule: one entry per axis
+    of x, each 1, None or x's size; None takes x's size), as a tuple; None
+    when it is x's own shape (one word per element, the plain path)."""
+    if noise_shape is None:
+        return None
+    if isinstance(noise_shape, (str, bytes)) or not hasattr(noise_shape, "__len__"):
+        raise TypeError(f"noise_shape must be a sequence of ints or None, got "
+                        f"{_short(noise_shape)}")
+    ns = tuple(noise_shape)
+    if len(ns) != len(shape):
+        raise ValueError(f"noise_shape {_short(ns)} must have one entry per axis of x, "
+                         f"whose shape is {shape}")
+    res = []
+    for n, s in zip(ns, shape):
+        if n is None:
+            res.append(s)
+            continue
+        if isinstance(n, (bool, np.bool_)):
+            raise TypeError(f"noise_shape entries must be ints or None, got {_short(ns)}")
+        try:
+            n = operator.index(n)
+        except TypeError:
+            raise TypeError(f"noise_shape entries must be ints or None, got "
+                            f"{_short(ns)}") from None
+        if n != 1 and n != s:
+            raise ValueError(f"noise_shape {_short(ns)} does not broadcast against x's shape "
+                             f"{shape}: each entry must be 1, None or x's size")
+        res.append(n)
+    res = tuple(res)
+    return None if res == tuple(shape) else res
+
+
+def _check_mask(mask, x, noise=None):
+    """Return ``(mask, packed)``: a bool array of the mask's shape (x's, or the
+    noise shape ``noise`` when not None), or packed bits (uint8,
+    ``ceil(size / 8)`` bytes for the mask's element count,
+    ``np.packbits(m.ravel(), bitorder="little")``)."""
     if not isinstance(mask, np.ndarray):
         mask = np.asarray(mask)
     if mask.dtype == _BOOL:
-        if mask.shape != x.shape:
-            raise ValueError(f"mask has shape {mask.shape}, expected {x.shape}")
+        if noise is not None:
+            if mask.shape != noise:
+                raise ValueError(f"mask has shape {mask.shape}, expected the noise shape "
+                                 f"{noise}")
+        elif mask.shape != x.shape:
+            raise ValueError(f"mask has shape {mask.shape}, expected {x.shape} (a mask "
+                             f"that broadcasts needs noise_shape=)")
         return mask, False
     if mask.dtype == _UINT8:
-        nbytes = packed_size(x.size)
+        size = x.size if noise is None else math.prod(noise)
+        nbytes = packed_size(size)
         if mask.ndim != 1 or mask.shape[0] != nbytes:
             raise ValueError(
                 f"a uint8 mask is read as packed bits: it must be 1-D with "
-                f"ceil({x.size} / 8) = {nbytes} bytes, got shape {mask.shape} "
+                f"ceil({size} / 8) = {nbytes} bytes, got shape {mask.shape} "
                 f"(pass a bool array for an unpacked mask)")
         return np.ascontiguousarray(mask), True
     raise ValueError(f"mask must be a bool array of shape {x.shape} or packed bits "

@@ -50,9 +50,8 @@ _SPAN_FACTOR = 4
 
 
 def _check_dask_float(x, name):
-    """``x`` as a float32/float64 dask array in native byte order; any other
-    dtype raises the in-memory API's TypeError (float16 included, until the
-    core supports it)."""
+    """``x`` as a float16/32/64 dask array in native byte order; any other
+    dtype raises the in-memory API's TypeError (the same message)."""
     if not isinstance(x, da.Array):
         raise TypeError(f"{name} must be a dask.array.Array, got {type(x).__name__} "
                         f"(use cydrop.dropout for in-memory arrays)")
@@ -251,9 +250,9 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
 
     Parameters
     ----------
-    x : dask.array.Array of float32 or float64
-        Any shape and chunking (float16 once the core supports it; until then
-        a ``TypeError``, as ``cydrop.dropout``).
+    x : dask.array.Array of float16, float32 or float64
+        Any shape and chunking; another dtype is a ``TypeError``, as in
+        ``cydrop.dropout``.
     p : float
         Probability of an element to be zeroed, in [0, 1].
     seed : int
@@ -333,7 +332,7 @@ def dropout_backward(grad, p=0.5, *, seed, offset=0):
     stored or shipped): bit for bit ``cydrop.dropout_backward(grad, p=p,
     seed=seed, offset=offset)``.
 
-    ``grad`` is a float32/float64 dask array of the forward input's shape
+    ``grad`` is a float16/32/64 dask array of the forward input's shape
     (any chunking: it need not match the forward's).  ``p == 1`` gives
     zeros; ``p == 0`` returns ``grad`` itself (the values the in-memory
     function returns in a new array).  Errors as `dropout`, at once.

@@ -8,18 +8,26 @@ position ``offset`` is kept iff word ``offset + i`` of the stream keyed by
 """
 from __future__ import annotations
 
+import math
 import operator
+import warnings
 
 import numpy as np
 
 from . import _kernels
-from ._checks import (_check_float_array, _check_mask, _check_out, _check_p,
-                      _check_return_mask, _check_shape, _check_u64, _short, _U64, pack,
-                      packed_size, seed_from_rng, unpack)
+from ._checks import (RankError, _check_float_array, _check_mask, _check_noise_shape,
+                      _check_out, _check_p, _check_return_mask, _check_scaling, _check_shape,
+                      _check_u64, _short, _U64, pack, packed_size, seed_from_rng, unpack)
 
 __all__ = [
     "dropout",
     "dropout_backward",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "alpha_dropout",
+    "alpha_dropout_backward",
+    "feature_alpha_dropout",
     "keep_mask",
     "stream_words",
     "philox4x32_10",
@@ -27,13 +35,58 @@ __all__ = [
     "initial_seed",
 ]
 
-def _apply_mask(x, res, mask, packed, scale):
-    """res = mask ? x * scale : 0 from a checked mask (bool, or packed bits).
+def _apply_mask(x, res, mask, packed, scale, noise=None, affine=None):
+    """res = mask ? x * scale : 0 from a checked mask (bool, or packed bits;
+    of the noise shape ``noise`` when not None, broadcast against x).
     Positional: the hot path (``masked_scale(x, out, mask, bits, scale)``)."""
-    if packed:
-        _kernels.masked_scale(x, res, None, mask, scale)
+    if noise is not None:
+        m = unpack(mask, noise) if packed else mask
+        _kernels.masked_scale(x, res, np.broadcast_to(m, x.shape), None, scale, affine)
+    elif packed:
+        _kernels.masked_scale(x, res, None, mask, scale, affine)
     else:
-        _kernels.masked_scale(x, res, mask, None, scale)
+        _kernels.masked_scale(x, res, mask, None, scale, affine)
+
+
+# SELU's negative saturation value -scale * alpha, which alpha dropout gives
+# the dropped elements (torch's constant, alpha' = -1.7580993408473766)
+ALPHA_PRIME = -1.7580993408473766
+
+
+def _alpha_constants(p, dtype):
+    """``(a, b_keep, b_drop)`` of alpha dropout as torch computes them:
+    ``a = 1 / sqrt((alpha**2 p + 1)(1 - p))`` in double, then the results
+    rounded as torch's float ops round them in the compute dtype (float32
+    for float16): kept ``x * a + b_keep``, dropped ``b_drop = -alpha a +
+    alpha a p``."""
+    alpha = -ALPHA_PRIME
+    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+    t = np.float64 if dtype == np.float64 else np.float32
+    b_keep = t(alpha * a * p)
+    b_drop = t(-t(alpha * a)) + b_keep
+    return float(t(a)), float(b_keep), float(b_drop)
+
+
+# ``scaling=_ALPHA``: alpha dropout through `dropout` / `dropout_backward`
+# (private: the public scalings are "inverted" and "vanilla")
+_ALPHA = object()
+
+
+def _mode_scale(mode, p, dtype):
+    """``(scale, affine)`` a training forward applies to the kept elements."""
+    if mode == "inverted":
+        return 1.0 / (1.0 - p), None
+    if mode == "vanilla":
+        return 1.0, None
+    a, b_keep, b_drop = _alpha_constants(p, dtype)      # mode is _ALPHA
+    return a, (b_keep, b_drop)
+
+
+def _draw_noise_mask(noise, p, seed, offset):
+    """The bool keep-mask of the noise shape (mask element j: word offset + j)."""
+    m = np.empty(noise, dtype=bool)
+    _kernels.draw_mask(noise, seed=seed, offset=offset, thr=_kernels.threshold(p), mask_out=m)
+    return m
 
 
 def _result_buffer(x, inplace, out):
@@ -115,26 +168,29 @@ def _as_kind(mask, packed, kind, shape):
 
 
 def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, offset=0,
-            rng=None, out=None, return_mask=False):
+            rng=None, out=None, return_mask=False, noise_shape=None, scaling="inverted"):
     """Randomly zero elements of ``x`` with probability ``p`` and scale the
     rest by ``1 / (1 - p)``, as ``torch.nn.functional.dropout``.
 
     Parameters
     ----------
-    x : array_like of float32 or float64
+    x : array_like of float16, float32 or float64
         Any shape (0-d and empty too) and any strides.  With ``inplace=True``
-        a writeable ``numpy.ndarray``.
+        a writeable ``numpy.ndarray``.  float16 is computed in float32 and
+        rounded once.
     p : float
         Probability of an element to be zeroed, in [0, 1].
     training : bool
-        False: ``x`` is returned as it is (the same object, no copy).
+        False: ``x`` is returned as it is (the same object, no copy); with
+        ``scaling="vanilla"``, ``x * (1 - p)``.
     inplace : bool
         Write the result into ``x`` and return ``x``.
     mask : ndarray of bool, optional
         A keep-mask of x's shape to apply instead of drawing one (or packed
         bits: uint8, ``ceil(x.size / 8)`` bytes, ``np.packbits(m.ravel(),
         bitorder="little")`` layout).  Applied whenever ``training`` is true,
-        also for ``p == 0`` (scale 1).
+        also for ``p == 0`` (scale 1).  With ``noise_shape``: of that shape
+        (bool), or its element count (bits).
     seed : int, optional
         64-bit key of the Philox stream.  Without ``seed`` and ``rng`` the
         default stream is used (see `manual_seed`), and advances.
@@ -148,7 +204,19 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
         Preallocated result of x's shape and dtype (it may be ``x``).
     return_mask : bool or {"bool", "bits"}
         Also return the keep-mask: True or "bool" as a bool array of x's
-        shape (like ``torch.native_dropout``), "bits" packed as above.
+        shape (like ``torch.native_dropout``; of the noise shape with
+        ``noise_shape``), "bits" packed as above.
+    noise_shape : sequence of int or None, optional
+        The mask's shape, broadcast against x (Keras's ``noise_shape``): one
+        entry per axis of x, each 1, None (x's size) or x's size.
+        ``(N, C, 1, 1)`` on an ``(N, C, H, W)`` array drops whole channels.
+        Mask element ``j`` (C order in the noise shape) is kept iff stream
+        word ``offset + j`` is; a call takes ``prod(noise_shape)`` words.
+    scaling : {"inverted", "vanilla"}
+        "inverted" (torch's): kept elements are scaled by ``1 / (1 - p)`` in
+        training, evaluation is the identity.  "vanilla" (the original
+        paper's): training applies the mask only, evaluation multiplies by
+        ``1 - p``.
 
     Returns
     -------
@@ -171,66 +239,115 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     >>> y, m = cydrop.dropout(np.ones(8, np.float32), 0.5, seed=0, return_mask=True)
     >>> bool(np.all(y[m] == 2.0)) and bool(np.all(y[~m] == 0.0))
     True
+    >>> x = np.ones((2, 3, 4, 4), np.float32)
+    >>> y, m = cydrop.dropout(x, 0.5, seed=0, noise_shape=(None, None, 1, 1), return_mask=True)
+    >>> m.shape, bool(np.all(y == np.where(m, 2.0, 0.0)))
+    ((2, 3, 1, 1), True)
     """
+    mode = scaling
+    if scaling != "inverted" and scaling is not _ALPHA:
+        mode = _check_scaling(scaling)
     p = _check_p(p)
     x = _check_float_array(x, "x", inplace)
     out = _check_out(out, x, inplace)
     kind = _check_return_mask(return_mask)
+    noise = None if noise_shape is None else _check_noise_shape(noise_shape, x.shape)
     packed = False
     if mask is not None:
-        mask, packed = _check_mask(mask, x)
+        mask, packed = _check_mask(mask, x, noise)
+    mshape = x.shape if noise is None else noise
 
     if not training or (p == 0.0 and mask is None):
-        res = x
-        if out is not None and out is not x:
-            np.copyto(out, x)
-            res = out
-        return (res, _full_mask(x.shape, x.size, kind, True)) if kind else res
+        if training or mode != "vanilla" or p == 0.0:
+            res = x
+            if out is not None and out is not x:
+                np.copyto(out, x)
+                res = out
+        else:   # vanilla evaluation: x * (1 - p)
+            res, copy_to = _result_buffer(x, inplace, out)
+            _scaled(x, res, 1.0 - p)
+            res = _finish(res, copy_to)
+        return (res, _full_mask(mshape, math.prod(mshape), kind, True)) if kind else res
 
     if p == 1.0:  # x is not read: zeros straight into the result
         res = x if inplace else (np.empty_like(x) if out is None else out)
         res[...] = 0
-        return (res, _full_mask(x.shape, x.size, kind, False)) if kind else res
+        return (res, _full_mask(mshape, math.prod(mshape), kind, False)) if kind else res
 
-    scale = 1.0 / (1.0 - p)
+    if mode == "inverted":
+        scale, affine = 1.0 / (1.0 - p), None
+    else:
+        scale, affine = _mode_scale(mode, p, x.dtype)
     res, copy_to = _result_buffer(x, inplace, out)
     if mask is not None:
-        _apply_mask(x, res, mask, packed, scale)
-        ret_mask = _as_kind(mask, packed, kind, x.shape) if kind else None
+        _apply_mask(x, res, mask, packed, scale, noise, affine)
+        ret_mask = _as_kind(mask, packed, kind, mshape) if kind else None
+    elif noise is not None:
+        seed, offset = _resolve_stream(seed, offset, rng, math.prod(noise))
+        m = _draw_noise_mask(noise, p, seed, offset)
+        _kernels.masked_scale(x, res, np.broadcast_to(m, x.shape), None, scale, affine)
+        ret_mask = (pack(m) if kind == "bits" else m) if kind else None
     else:
         seed, offset = _resolve_stream(seed, offset, rng, x.size)
         ret_mask = _empty_mask(x.shape, x.size, kind) if kind else None
-        if kind is None:
+        if kind is None and affine is None:
             _kernels.fused_forward(x, res, seed, offset, _kernels.threshold(p), scale)
         else:
             _kernels.fused_forward(x, res, seed, offset, _kernels.threshold(p), scale,
                                    ret_mask if kind == "bool" else None,
-                                   ret_mask if kind == "bits" else None)
-    if copy_to is not None:
-        np.copyto(copy_to, res)
-        res = copy_to
+                                   ret_mask if kind == "bits" else None, affine)
+    res = _finish(res, copy_to)
     return (res, ret_mask) if kind else res
 
 
-def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=False, out=None):
-    """Gradient of `dropout`: ``grad * mask * scale`` with ``scale = 1 / (1 - p)``.
+def _scaled(x, res, scale):
+    """res = x * scale (one flag, True, broadcast over the whole array)."""
+    _kernels.masked_scale(x, res, np.broadcast_to(np.True_, x.shape), None, scale)
+
+
+def _finish(res, copy_to):
+    if copy_to is not None:
+        np.copyto(copy_to, res)
+        return copy_to
+    return res
+
+
+def _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
+             noise_shape, mode):
+    """`dropout` for every mode ("inverted", "vanilla", "alpha"), positional."""
+    return dropout(x, p, training, inplace, mask=mask, seed=seed, offset=offset, rng=rng,
+                   out=out, return_mask=return_mask, noise_shape=noise_shape,
+                   scaling=_ALPHA if mode == "alpha" else mode)
+
+
+def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=False, out=None,
+                     noise_shape=None, scaling="inverted"):
+    """Gradient of `dropout`: ``grad * mask * scale`` with ``scale = 1 / (1 - p)``
+    (1 with ``scaling="vanilla"``).
 
     Parameters
     ----------
-    grad : array_like of float32 or float64
+    grad : array_like of float16, float32 or float64
         Upstream gradient, of the forward input's shape.
     mask : ndarray, optional
-        The forward's keep-mask: bool of grad's shape, or packed bits (uint8,
+        The forward's keep-mask: bool of grad's shape (of the noise shape with
+        ``noise_shape``), or packed bits (uint8,
         ``np.packbits(m.ravel(), bitorder="little")`` layout).
     p : float
         The forward's drop probability.
     seed, offset : int, optional
         Instead of ``mask``: regenerate it from the stream, as the forward with
-        the same ``seed``, ``offset`` and ``p`` drew it (no stored mask).
+        the same ``seed``, ``offset``, ``p`` and ``noise_shape`` drew it (no
+        stored mask).
     inplace : bool
         Write into ``grad``.
     out : ndarray, optional
         Preallocated result.
+    noise_shape : sequence of int or None, optional
+        The forward's ``noise_shape``.
+    scaling : {"inverted", "vanilla"}
+        The forward's scaling.  (The gradient of a vanilla *evaluation*
+        forward is ``grad * (1 - p)``; `Dropout.backward` knows which ran.)
 
     Returns
     -------
@@ -248,28 +365,236 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
     >>> bool(np.array_equal(dx, cydrop.dropout_backward(g, p=0.5, seed=2, offset=0)))
     True
     """
+    mode = scaling
+    if scaling != "inverted" and scaling is not _ALPHA:
+        mode = _check_scaling(scaling)
     p = _check_p(p)
     grad = _check_float_array(grad, "grad", inplace)
     out = _check_out(out, grad, inplace)
     if (mask is None) == (seed is None):
         raise ValueError("dropout_backward needs exactly one of mask= or seed=")
+    noise = None if noise_shape is None else _check_noise_shape(noise_shape, grad.shape)
     packed = False
     if mask is not None:
-        mask, packed = _check_mask(mask, grad)
+        mask, packed = _check_mask(mask, grad, noise)
     else:
         seed = _check_u64(seed, "seed")
         offset = _check_u64(offset, "offset")
     res, copy_to = _result_buffer(grad, inplace, out)
     if p == 1.0:
         res[...] = 0
-    elif mask is not None:
-        _apply_mask(grad, res, mask, packed, 1.0 / (1.0 - p))
+        return _finish(res, copy_to)
+    scale = 1.0 / (1.0 - p) if mode == "inverted" else _mode_scale(mode, p, grad.dtype)[0]
+    if mask is not None:
+        _apply_mask(grad, res, mask, packed, scale, noise)
+    elif noise is not None:
+        m = _draw_noise_mask(noise, p, seed, offset)
+        _kernels.masked_scale(grad, res, np.broadcast_to(m, grad.shape), None, scale)
     else:
-        _kernels.fused_forward(grad, res, seed, offset, _kernels.threshold(p), 1.0 / (1.0 - p))
-    if copy_to is not None:
-        np.copyto(copy_to, res)
-        res = copy_to
-    return res
+        _kernels.fused_forward(grad, res, seed, offset, _kernels.threshold(p), scale)
+    return _finish(res, copy_to)
+
+
+def _backward(grad, mask, p, seed, offset, inplace, out, noise_shape, mode):
+    """`dropout_backward` for every mode: ``grad * keep * scale`` with the
+    mode's scale (alpha dropout: ``a``), positional."""
+    return dropout_backward(grad, mask, p, seed=seed, offset=offset, inplace=inplace, out=out,
+                            noise_shape=noise_shape,
+                            scaling=_ALPHA if mode == "alpha" else mode)
+
+
+# ---------------------------------------------------------------------------
+# Channel-wise dropout (torch's dropout1d/2d/3d): noise_shape (N, C, 1, ...)
+
+
+_DIMS_NOTE = {
+    "dropout1d": ("1 spatial dimension", "2D or 3D"),
+    "dropout2d": ("2 spatial dimensions", "3D or 4D"),
+    "dropout3d": ("3 spatial dimensions", "4D or 5D"),
+}
+
+
+def _feature_noise(shape, active):
+    """torch's feature noise: ``(N, C, 1, ...)``; fewer than 2 axes is an
+    error when a mask is actually drawn (``active``), else one flag per
+    element (None)."""
+    if len(shape) < 2:
+        if active:
+            raise RankError("Feature dropout requires at least 2 dimensions in the input")
+        return None
+    return tuple(shape[:2]) + (1,) * (len(shape) - 2)
+
+
+def _channel_noise(name, shape, active, stacklevel=3):
+    """The noise shape torch's ``name`` (dropout1d/2d/3d) gives an input of
+    ``shape``, with its errors and deprecation warnings (same texts)."""
+    nd = len(shape)
+    spatial, ranks = _DIMS_NOTE[name]
+    lo = int(ranks[0])
+    if name == "dropout1d":
+        if nd not in (2, 3):
+            raise RankError(
+                f"dropout1d: Expected 2D or 3D input, but received a {nd}D input. "
+                "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
+                "spatial dimension, a channel dimension, and an optional batch dimension "
+                "(i.e. 2D or 3D inputs).")
+    elif nd not in (lo, lo + 1):
+        warnings.warn(
+            f"{name}: Received a {nd}-D input to {name}, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            "and silence this warning, please use dropout instead. Note that "
+            f"{name} exists to provide channel-wise dropout on inputs with {spatial}, "
+            f"a channel dimension, and an optional batch dimension (i.e. {ranks} inputs).",
+            stacklevel=stacklevel)
+    if name == "dropout2d":
+        if nd == 3:
+            warnings.warn(
+                "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+                "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+                "where C is the channel dim. This behavior will change in a future release "
+                "to interpret the input as one without a batch dimension, i.e. shape "
+                "(C, H, W). To maintain the 1D channel-wise dropout behavior, please switch "
+                "to using dropout1d instead.", stacklevel=stacklevel)
+        return _feature_noise(shape, active)
+    if nd == lo + 1:                       # batched
+        return _feature_noise(shape, active)
+    noise = _feature_noise((1,) + tuple(shape), active)   # unsqueezed, as torch
+    return None if noise is None else noise[1:]
+
+
+def _channelwise(name, x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
+                 mode):
+    p = _check_p(p)
+    x = _check_float_array(x, "x", inplace)
+    active = bool(training) and 0.0 < p < 1.0 and x.size > 0
+    noise = (_channel_noise(name, x.shape, active, stacklevel=4) if name
+             else _feature_noise(x.shape, active))
+    return _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
+                    noise, mode)
+
+
+_CHANNEL_DOC = """Channel-wise dropout, as ``torch.nn.functional.{name}``: each
+    channel ({what}) is zeroed with probability ``p`` as a whole, the rest
+    scaled by ``1 / (1 - p)``.
+
+    Inputs of shape {shapes}, with torch's rules for other ranks (same
+    error texts and warnings).  The mask has one flag per channel: it is
+    `dropout` with ``noise_shape`` ``(N, C, 1, ...)`` (unbatched inputs:
+    ``(C, 1, ...)``), so channel ``(n, c)`` takes stream word ``offset + n * C
+    + c``, and ``return_mask`` gives the per-channel mask of that shape.
+    Parameters and results as `dropout` (``scaling`` too; a manual ``mask``
+    has the per-channel shape); the backward is ``dropout_backward(grad,
+    mask, p, noise_shape=mask.shape)`` (or with ``seed`` and ``offset``
+    instead of the mask).
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> x = np.ones({example}, np.float32)
+    >>> y, m = cydrop.{name}(x, 0.5, seed=3, return_mask=True)
+    >>> m.shape
+    {mshape}
+    >>> bool(np.array_equal(y, np.where(m, 2.0, 0.0) * x))
+    True
+    """
+
+
+def dropout1d(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, offset=0,
+              rng=None, out=None, return_mask=False, scaling="inverted"):
+    return _channelwise("dropout1d", x, p, training, inplace, mask, seed, offset, rng, out,
+                        return_mask, _check_scaling(scaling))
+
+
+def dropout2d(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, offset=0,
+              rng=None, out=None, return_mask=False, scaling="inverted"):
+    return _channelwise("dropout2d", x, p, training, inplace, mask, seed, offset, rng, out,
+                        return_mask, _check_scaling(scaling))
+
+
+def dropout3d(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, offset=0,
+              rng=None, out=None, return_mask=False, scaling="inverted"):
+    return _channelwise("dropout3d", x, p, training, inplace, mask, seed, offset, rng, out,
+                        return_mask, _check_scaling(scaling))
+
+
+dropout1d.__doc__ = _CHANNEL_DOC.format(
+    name="dropout1d", what="a 1-D feature map ``x[n, c, :]``", shapes="(N, C, L) or (C, L)",
+    example="(2, 3, 5)", mshape="(2, 3, 1)")
+dropout2d.__doc__ = _CHANNEL_DOC.format(
+    name="dropout2d", what="a 2-D feature map ``x[n, c, :, :]``",
+    shapes="(N, C, H, W) (a 3-D input is read as (N, C, L), with torch's warning)",
+    example="(2, 3, 4, 4)", mshape="(2, 3, 1, 1)")
+dropout3d.__doc__ = _CHANNEL_DOC.format(
+    name="dropout3d", what="a 3-D feature map ``x[n, c, :, :, :]``",
+    shapes="(N, C, D, H, W) or (C, D, H, W)", example="(3, 2, 2, 2)",
+    mshape="(3, 1, 1, 1)")
+
+
+# ---------------------------------------------------------------------------
+# Alpha dropout (torch's alpha_dropout / feature_alpha_dropout)
+
+
+def alpha_dropout(x, p=0.5, training=False, inplace=False, *, mask=None, seed=None, offset=0,
+                  rng=None, out=None, return_mask=False, noise_shape=None):
+    """Alpha dropout for SELU networks, as ``torch.nn.functional.alpha_dropout``
+    (note torch's default ``training=False``).
+
+    Dropped elements take SELU's negative saturation value ``alpha' =
+    -1.7580993408473766``; then every element becomes ``a * x + b`` with
+    ``a = ((1 - p) * (1 + p * alpha'**2)) ** -0.5`` and ``b = -a * alpha' * p``,
+    so that zero-mean unit-variance input keeps its mean and variance.  The
+    constants are rounded as torch rounds them (float32 arithmetic for
+    float32 and float16 inputs), so the result equals torch's for the same
+    mask.  ``p == 1`` gives zeros, as torch.
+
+    The mask, stream, ``mask=``/``return_mask``/``noise_shape`` and the
+    other parameters are `dropout`'s.  Backward: `alpha_dropout_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> y, m = cydrop.alpha_dropout(np.zeros(6), 0.5, True, seed=1, return_mask=True)
+    >>> a, b = ((1 - 0.5) * (1 + 0.5 * 1.7580993408473766**2)) ** -0.5, 0.5 * 1.7580993408473766
+    >>> bool(np.allclose(y, np.where(m, a * b, a * (b - 1.7580993408473766))))
+    True
+    """
+    return _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
+                    noise_shape, "alpha")
+
+
+def feature_alpha_dropout(x, p=0.5, training=False, inplace=False, *, mask=None, seed=None,
+                          offset=0, rng=None, out=None, return_mask=False):
+    """Channel-wise alpha dropout, as ``torch.nn.functional.feature_alpha_dropout``:
+    `alpha_dropout` with one flag per channel (noise shape ``(N, C, 1, ...)``;
+    at least 2 dimensions, torch's error text otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> y, m = cydrop.feature_alpha_dropout(np.zeros((2, 3, 4)), 0.5, True, seed=1,
+    ...                                     return_mask=True)
+    >>> m.shape, bool(np.all(y == y[:, :, :1]))
+    ((2, 3, 1), True)
+    """
+    return _channelwise(None, x, p, training, inplace, mask, seed, offset, rng, out,
+                        return_mask, "alpha")
+
+
+def alpha_dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=False,
+                           out=None, noise_shape=None):
+    """Gradient of `alpha_dropout` / `feature_alpha_dropout`: ``grad * mask * a``
+    (``a`` as in the forward; dropped positions exactly 0.0).  ``mask``,
+    ``seed``/``offset`` and ``noise_shape`` as in `dropout_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> y, m = cydrop.alpha_dropout(np.zeros(4), 0.2, True, seed=5, return_mask=True)
+    >>> g = cydrop.alpha_dropout_backward(np.ones(4), m, 0.2)
+    >>> bool(np.array_equal(g > 0, m))
+    True
+    """
+    return _backward(grad, mask, p, seed, offset, inplace, out, noise_shape, "alpha")
 
 
 def keep_mask(shape, p, seed, offset=0, *, packed=False):

@@ -1,7 +1,9 @@
-"""``Dropout`` as a layer for NumPy networks written by hand: ``forward``
-(optionally with a manual mask), ``backward``, ``train()`` / ``eval()``."""
+"""``Dropout`` and its family as layers for NumPy networks written by hand:
+``forward`` (optionally with a manual mask), ``backward``, ``train()`` /
+``eval()``."""
 from __future__ import annotations
 
+import math
 import operator
 import threading
 
@@ -9,9 +11,11 @@ import numpy as np
 
 from . import _kernels
 from . import functional as F
-from ._checks import _check_float_array, _check_p, _check_u64, _short, seed_from_rng, unpack
+from ._checks import (_check_float_array, _check_noise_shape, _check_p, _check_scaling,
+                      _check_u64, _short, seed_from_rng, unpack)
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+           "FeatureAlphaDropout"]
 
 _STORAGES = ("bits", "bool", "recompute")
 
@@ -39,6 +43,14 @@ class Dropout:
         array, or only ``(seed, offset)``, the mask being regenerated in
         ``backward`` (zero bytes of mask memory).  A manual mask is kept as bits
         under "recompute".
+    noise_shape : sequence of int or None, optional
+        The mask's shape, broadcast against each input (see `cydrop.dropout`;
+        None entries take the input's size): e.g. ``(None, None, 1, 1)``
+        drops whole channels.  The mask and its storage are then of that
+        shape, and a forward takes ``prod(noise_shape)`` stream words.
+    scaling : {"inverted", "vanilla"}
+        "inverted" (torch's) or "vanilla": training applies the mask only,
+        evaluation multiplies by ``1 - p`` (and its backward too).
 
     Attributes
     ----------
@@ -79,12 +91,25 @@ class Dropout:
     True
     """
 
-    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits"):
+    # "inverted", "vanilla" or "alpha": what a forward computes (see
+    # cydrop.functional._dropout)
+    _mode = "inverted"
+
+    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits",
+                 noise_shape=None, scaling="inverted"):
         self.p = _check_p(p)
         self.inplace = bool(inplace)
         if mask_storage not in _STORAGES:
             raise ValueError(f"mask_storage must be one of {_STORAGES}, got {mask_storage!r}")
         self.mask_storage = mask_storage
+        if noise_shape is not None:
+            # the entries are checked against each input; the form here
+            # (before tuple(): a bare int gets the sequence message)
+            _check_noise_shape(noise_shape, noise_shape)
+            noise_shape = tuple(None if n is None else operator.index(n) for n in noise_shape)
+        self.noise_shape = noise_shape
+        if type(self)._mode != "alpha":
+            self._mode = _check_scaling(scaling)
         self._seed = seed_from_rng(rng)
         self._offset = 0
         # guards (seed, offset): a forward reserves its stream range under it
@@ -148,82 +173,201 @@ class Dropout:
         return seed, offset
 
     # -- forward / backward -------------------------------------------------
+    def _noise(self, x, active):
+        """The mask's shape for input ``x`` (None: one flag per element)."""
+        if self.noise_shape is None:
+            return None
+        return _check_noise_shape(self.noise_shape, x.shape)
+
     def forward(self, x, mask=None):
-        """Dropout of ``x``; in train mode with ``mask`` (bool, x's shape) that
-        mask is applied instead of a drawn one."""
+        """Dropout of ``x``; in train mode with ``mask`` (bool, of x's shape or
+        the noise shape) that mask is applied instead of a drawn one."""
         p = self.p
+        mode = self._mode
+        inplace = self.inplace
+        # checked before the stream range is taken: a call that fails leaves
+        # the position where it was
+        x = _check_float_array(x, "x", inplace)
+        noise = self._noise(x, self.training and 0.0 < p < 1.0 and x.size > 0)
         if not self.training:
-            out = F.dropout(x, p, training=False, inplace=self.inplace)
-            self._saved = ("identity", None, p, np.shape(out))
+            out = F._dropout(x, p, False, inplace, None, None, 0, None, None, False, noise,
+                             mode)
+            saved = ("scale", 1.0 - p) if mode == "vanilla" and p != 0.0 else ("identity", None)
+            self._saved = saved + (p, out.shape, noise)
             return out
         storage = self.mask_storage
         want = "bool" if storage == "bool" else "bits"
         if mask is not None:
-            out, m = F.dropout(x, p, True, self.inplace, mask=mask, return_mask=want)
+            out, m = F._dropout(x, p, True, inplace, mask, None, 0, None, None, want, noise,
+                                mode)
             saved = ("zeros", None) if p == 1.0 else (want, m)
         elif p == 0.0:
-            out = F.dropout(x, p, True, self.inplace)
+            out = F._dropout(x, p, True, inplace, None, None, 0, None, None, False, noise, mode)
             saved = ("identity", None)
         elif p == 1.0:
-            out = F.dropout(x, p, True, self.inplace)
+            out = F._dropout(x, p, True, inplace, None, None, 0, None, None, False, noise, mode)
             saved = ("zeros", None)
         else:
-            # checked before the stream range is taken: a call that fails
-            # leaves the position where it was
-            x = _check_float_array(x, "x", self.inplace)
-            seed, offset = self._take(x.size)
+            seed, offset = self._take(x.size if noise is None else math.prod(noise))
             if storage == "recompute":
-                out = F.dropout(x, p, True, self.inplace, seed=seed, offset=offset)
+                out = F._dropout(x, p, True, inplace, None, seed, offset, None, None, False,
+                                 noise, mode)
                 saved = ("stream", (seed, offset))
             else:
-                out, m = F.dropout(x, p, True, self.inplace, seed=seed, offset=offset,
-                                   return_mask=want)
+                out, m = F._dropout(x, p, True, inplace, None, seed, offset, None, None, want,
+                                    noise, mode)
                 saved = (want, m)
-        self._saved = saved + (p, out.shape)
+        self._saved = saved + (p, out.shape, noise)
         return out
 
     __call__ = forward
 
     def backward(self, grad):
         """Gradient of the last forward: ``grad * mask / (1 - p)`` (exact
-        zeros where dropped), the identity if that forward ran in eval mode
-        or with ``p == 0``.  The mode the module is in now does not matter."""
+        zeros where dropped; ``grad * mask`` for vanilla scaling, ``grad *
+        mask * a`` for alpha dropout), the identity if that forward ran in
+        eval mode or with ``p == 0`` (vanilla eval: ``grad * (1 - p)``).  The
+        mode the module is in now does not matter."""
         saved = self._saved
         if saved is None:
-            raise RuntimeError("Dropout.backward called before a forward")
-        kind, data, p, shape = saved
+            raise RuntimeError(f"{type(self).__name__}.backward called before a forward")
+        kind, data, p, shape, noise = saved
         grad = _check_float_array(grad, "grad", False)
         if grad.shape != shape:
             raise ValueError(f"grad has shape {grad.shape}, but the last forward's input "
                              f"had shape {shape}")
         if kind == "identity":
             return grad
+        if kind == "scale":
+            res = np.empty_like(grad)
+            F._scaled(grad, res, data)
+            return res
         if kind == "zeros":
             return np.zeros_like(grad)
         if kind == "stream":
             seed, offset = data
-            return F.dropout_backward(grad, None, p, seed=seed, offset=offset)
-        return F.dropout_backward(grad, data, p)
+            return F._backward(grad, None, p, seed, offset, False, None, noise, self._mode)
+        return F._backward(grad, data, p, None, 0, False, None, noise, self._mode)
 
     @property
     def mask(self):
-        """The keep-mask the last forward applied, as a bool array (all True
-        after an eval-mode forward), or None before any forward."""
+        """The keep-mask the last forward applied, as a bool array of the
+        input's shape or the noise shape (all True after an eval-mode
+        forward), or None before any forward."""
         saved = self._saved
         if saved is None:
             return None
-        kind, data, p, shape = saved
-        if kind in ("identity", "zeros"):
-            return np.full(shape, kind == "identity")
+        kind, data, p, shape, noise = saved
+        mshape = shape if noise is None else noise
+        if kind in ("identity", "zeros", "scale"):
+            return np.full(mshape, kind != "zeros")
         if kind == "bool":
             return data
         if kind == "bits":
-            return unpack(data, shape)
+            return unpack(data, mshape)
         seed, offset = data
-        return F.keep_mask(shape, p, seed, offset)
+        return F.keep_mask(mshape, p, seed, offset)
 
     def extra_repr(self):
-        return f"p={self.p}, inplace={self.inplace}"
+        """torch's ``p=..., inplace=...``, then what differs from the defaults."""
+        text = f"p={self.p}, inplace={self.inplace}"
+        if self.noise_shape is not None:
+            text += f", noise_shape={self.noise_shape}"
+        if self._mode == "vanilla":
+            text += ", scaling='vanilla'"
+        return text
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class _ChannelDropout(Dropout):
+    _function = None     # the torch function whose shape rules apply
+
+    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits",
+                 scaling="inverted"):
+        super().__init__(p, inplace, rng=rng, mask_storage=mask_storage, scaling=scaling)
+
+    def _noise(self, x, active):
+        return F._channel_noise(self._function, x.shape, active, stacklevel=4)
+
+
+_CHANNEL_DOC = """Channel-wise dropout as ``torch.nn.{cls}``: `cydrop.{fn}` as a layer.
+
+    Each channel of an input of shape {shapes} is zeroed as a whole (one
+    stream word per channel); torch's rules for other ranks.  Parameters,
+    state, threads and ``backward`` as `Dropout` (no ``noise_shape``: it is
+    ``(N, C, 1, ...)``); ``mask`` is the per-channel mask of that shape.
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> layer = cydrop.{cls}(p=0.5, rng=0)
+    >>> y = layer(np.ones({example}))
+    >>> layer.mask.shape, bool(np.array_equal(layer.backward(np.ones({example})), y))
+    ({mshape}, True)
+    """
+
+
+class Dropout1d(_ChannelDropout):
+    __doc__ = _CHANNEL_DOC.format(cls="Dropout1d", fn="dropout1d", shapes="(N, C, L) or (C, L)",
+                                  example="(2, 3, 5)", mshape="(2, 3, 1)")
+    _function = "dropout1d"
+
+
+class Dropout2d(_ChannelDropout):
+    __doc__ = _CHANNEL_DOC.format(cls="Dropout2d", fn="dropout2d",
+                                  shapes="(N, C, H, W) (3-D: read as (N, C, L), with a warning)",
+                                  example="(2, 3, 4, 4)", mshape="(2, 3, 1, 1)")
+    _function = "dropout2d"
+
+
+class Dropout3d(_ChannelDropout):
+    __doc__ = _CHANNEL_DOC.format(cls="Dropout3d", fn="dropout3d",
+                                  shapes="(N, C, D, H, W) or (C, D, H, W)",
+                                  example="(3, 2, 2, 2)", mshape="(3, 1, 1, 1)")
+    _function = "dropout3d"
+
+
+class AlphaDropout(Dropout):
+    """Alpha dropout as ``torch.nn.AlphaDropout``: `cydrop.alpha_dropout` as a
+    layer (dropped elements take SELU's negative saturation value, then
+    ``a * x + b``; the identity in eval mode).  Parameters, state, threads
+    and ``backward`` (``grad * mask * a``) as `Dropout`; ``noise_shape`` too.
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> layer = cydrop.AlphaDropout(p=0.2, rng=0)
+    >>> y = layer(np.zeros(5))
+    >>> g = layer.backward(np.ones(5))
+    >>> bool(np.array_equal(g > 0, layer.mask))
+    True
+    """
+    _mode = "alpha"
+
+    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits",
+                 noise_shape=None):
+        super().__init__(p, inplace, rng=rng, mask_storage=mask_storage,
+                         noise_shape=noise_shape)
+
+
+class FeatureAlphaDropout(AlphaDropout):
+    """Channel-wise alpha dropout as ``torch.nn.FeatureAlphaDropout``:
+    `cydrop.feature_alpha_dropout` as a layer (one flag per channel,
+    ``(N, C, 1, ...)``; inputs of at least 2 dimensions).
+
+    Examples
+    --------
+    >>> import numpy as np, cydrop
+    >>> layer = cydrop.FeatureAlphaDropout(p=0.2, rng=0)
+    >>> y = layer(np.zeros((2, 3, 4)))
+    >>> layer.mask.shape
+    (2, 3, 1)
+    """
+
+    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits"):
+        super().__init__(p, inplace, rng=rng, mask_storage=mask_storage)
+
+    def _noise(self, x, active):
+        return F._feature_noise(x.shape, active)

@@ -45,6 +45,11 @@ cdef extern from "bits.h" nogil:
     uint8_t cydrop_pack8(const uint8_t *flags)
     void cydrop_unpack8(uint8_t byte, uint8_t *flags)
 
+cdef extern from "half.h" nogil:
+    int cydrop_f16c_supported()
+    void cydrop_h2f(int f16c, const char *src, Py_ssize_t stride, float *dst, Py_ssize_t n)
+    void cydrop_f2h(int f16c, const float *src, char *dst, Py_ssize_t stride, Py_ssize_t n)
+
 cnp.import_array()
 
 cdef enum:
@@ -68,6 +73,9 @@ cdef Py_ssize_t _parallel_min_chunks = 8
 IMPLS = {"scalar": CYDROP_IMPL_SCALAR, "avx2": CYDROP_IMPL_AVX2, "avx512": CYDROP_IMPL_AVX512}
 cdef int _impl = cydrop_best_impl()
 cdef cydrop_fill_fn _fill = cydrop_impl_fn(_impl)
+# float16 conversions: F16C where the CPU has it, unless the scalar Philox
+# path is chosen (CYDROP_SIMD=scalar: a CPU without SIMD), else portable C
+cdef bint _f16c = _impl != CYDROP_IMPL_SCALAR and cydrop_f16c_supported()
 
 HAVE_OPENMP = bool(CYDROP_HAVE_OPENMP)
 
@@ -91,6 +99,11 @@ cdef struct Plan:
     uint64_t phase                # offset % 4
     uint32_t thr                  # keep iff word >= thr
     cydrop_fill_fn fill
+    bint half                     # x and o hold float16: computed in float32
+    bint f16c                     # ... converted with F16C (else portable C)
+    bint affine                   # keep ? x * scale + add : fill (alpha dropout)
+    double add
+    double fill_value
 
 
 # The stream has 2**64 words, 2**62 blocks of four: word indices wrap modulo
@@ -122,6 +135,11 @@ cdef inline void _seg_apply(const floating *x, Py_ssize_t xs,   # IN
     """o = keep ? x * scale : 0 from keep flags (byte stride ks)."""
     cdef Py_ssize_t k
     cdef floating v
+    if ks == 0:
+        # one flag for the whole segment (a broadcast mask: channel-wise
+        # dropout, noise_shape): scale the span or zero it
+        _seg_fill(x, xs, o, os, r, scale if keep[0] else 0, not keep[0])
+        return
     # The load and multiply are unconditional so that the compiler turns the
     # choice into a branch-free select (a branch on a random mask mispredicts
     # half the time) and vectorizes the contiguous loop.
@@ -133,6 +151,46 @@ cdef inline void _seg_apply(const floating *x, Py_ssize_t xs,   # IN
         for k in range(r):
             v = (<const floating *>(<const char *>x + k * xs))[0] * scale
             (<floating *>(<char *>o + k * os))[0] = v if keep[k * ks] else 0
+
+
+cdef inline void _seg_fill(const floating *x, Py_ssize_t xs, floating *o, Py_ssize_t os,
+                           Py_ssize_t r, floating scale, bint zero) noexcept nogil:
+    """o = x * scale over a span (zero: o = 0, x not read)."""
+    cdef Py_ssize_t k
+    if zero:
+        if os == <Py_ssize_t>sizeof(floating):
+            for k in range(r):
+                o[k] = 0
+        else:
+            for k in range(r):
+                (<floating *>(<char *>o + k * os))[0] = 0
+    elif xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating):
+        for k in range(r):
+            o[k] = x[k] * scale
+    else:
+        for k in range(r):
+            (<floating *>(<char *>o + k * os))[0] = \
+                (<const floating *>(<const char *>x + k * xs))[0] * scale
+
+
+cdef inline void _seg_affine(const floating *x, Py_ssize_t xs,   # IN
+                             floating *o, Py_ssize_t os,         # OUT (may be x)
+                             const uint8_t *keep, Py_ssize_t ks, # IN
+                             Py_ssize_t r, floating scale, floating add,
+                             floating fill) noexcept nogil:
+    """Alpha dropout: o = keep ? x * scale + add : fill (ks == 0: one flag).
+    Two roundings, as torch: the product, then the sum (the build keeps the
+    compiler from contracting them into one fma)."""
+    cdef Py_ssize_t k
+    cdef floating v
+    if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating) and ks == 1:
+        for k in range(r):
+            v = x[k] * scale + add
+            o[k] = v if keep[k] else fill
+    else:
+        for k in range(r):
+            v = (<const floating *>(<const char *>x + k * xs))[0] * scale + add
+            (<floating *>(<char *>o + k * os))[0] = v if keep[k * ks] else fill
 
 
 cdef inline void _seg_apply_words(const floating *x, Py_ssize_t xs,   # IN
@@ -159,6 +217,13 @@ cdef inline void _seg_scatter(char *m, Py_ssize_t ms, const uint8_t *keep,
         (<uint8_t *>(m + k * ms))[0] = keep[k]
 
 
+cdef inline void _seg_gather(const char *m, Py_ssize_t ms, uint8_t *keep,
+                             Py_ssize_t r) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(r):
+        keep[k] = (<const uint8_t *>(m + k * ms))[0]
+
+
 # ---------------------------------------------------------------------------
 # One work item
 
@@ -167,12 +232,16 @@ cdef enum:
     OP_APPLY = 2        # x * scale where the keep flags say
     OP_APPLY_MASK = 3   # x * scale where the bool mask array says
     OP_APPLY_WORDS = 4  # x * scale where the stream words say (fused forward)
+    OP_GATHER = 5       # the bool mask array into keep flags
+    OP_LOAD_HALF = 6    # float16 x into the float32 buffer
+    OP_STORE_HALF = 7   # the float32 buffer, rounded, into float16 o
 
 
-cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, const uint8_t *keep,
-                const uint32_t *words, int op, floating scale) noexcept nogil:
-    """Run one segment loop over positions [start, end) in C order; ``keep``
-    and ``words`` are indexed from ``start``."""
+cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8_t *keep,
+                const uint32_t *words, float *buf, int op, floating scale) noexcept nogil:
+    """Run one segment loop over positions [start, end) in C order; ``keep``,
+    ``words`` and ``buf`` are indexed from ``start``.  Alpha dropout
+    (``pl.affine``) goes through the keep-flag loops."""
     cdef Py_ssize_t idx[MAXDIM]
     cdef int last = pl.ndim - 1
     cdef int d
@@ -180,6 +249,7 @@ cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, const uint8_t 
     cdef bint inplace = pl.x == pl.o
     cdef const floating *xp
     cdef floating *op_
+    cdef floating add = <floating>pl.add, fill = <floating>pl.fill_value
     for d in range(last, -1, -1):
         idx[d] = rem % pl.shape[d]
         rem = rem // pl.shape[d]
@@ -197,10 +267,18 @@ cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, const uint8_t 
         j = pos - start
         xp = <const floating *>(pl.x + xoff)
         op_ = <floating *>(pl.o + ooff)
-        # in place: the same loop, called with one pointer so that the
-        # compiler vectorizes it without a run-time overlap check
+        if inplace:
+            # the same loop, called with one pointer so that the compiler
+            # vectorizes it without a run-time overlap check
+            op_ = <floating *>xp
         if op == OP_SCATTER:
             _seg_scatter(pl.m + moff, pl.ms[last], keep + j, r)
+        elif op == OP_GATHER:
+            _seg_gather(pl.m + moff, pl.ms[last], keep + j, r)
+        elif op == OP_LOAD_HALF:
+            cydrop_h2f(pl.f16c, pl.x + xoff, pl.xs[last], buf + j, r)
+        elif op == OP_STORE_HALF:
+            cydrop_f2h(pl.f16c, buf + j, pl.o + ooff, pl.os[last], r)
         elif op == OP_APPLY_WORDS:
             if inplace:
                 _seg_apply_words(xp, pl.xs[last], <floating *>xp, pl.xs[last],
@@ -209,14 +287,20 @@ cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, const uint8_t 
                 _seg_apply_words(xp, pl.xs[last], op_, pl.os[last],
                                  words + j, pl.thr, r, scale)
         elif op == OP_APPLY_MASK:
-            if inplace:
+            if pl.affine:
+                _seg_affine(xp, pl.xs[last], op_, pl.os[last],
+                            <const uint8_t *>(pl.m + moff), pl.ms[last], r, scale, add, fill)
+            elif inplace:
                 _seg_apply(xp, pl.xs[last], <floating *>xp, pl.xs[last],
                            <const uint8_t *>(pl.m + moff), pl.ms[last], r, scale)
             else:
                 _seg_apply(xp, pl.xs[last], op_, pl.os[last],
                            <const uint8_t *>(pl.m + moff), pl.ms[last], r, scale)
         else:
-            if inplace:
+            if pl.affine:
+                _seg_affine(xp, pl.xs[last], op_, pl.os[last], keep + j, 1, r, scale, add,
+                            fill)
+            elif inplace:
                 _seg_apply(xp, pl.xs[last], <floating *>xp, pl.xs[last], keep + j, 1, r, scale)
             else:
                 _seg_apply(xp, pl.xs[last], op_, pl.os[last], keep + j, 1, r, scale)
@@ -229,27 +313,30 @@ cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, const uint8_t 
             idx[d] += 1
 
 
-cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
-                     floating scale) noexcept nogil:
-    cdef uint32_t words[CHUNK + 8]
-    cdef uint8_t keep[CHUNK + 8]
+cdef inline bint _needs_keep(const Plan *pl) noexcept nogil:
+    """Whether a work item materialises its keep flags (else the fused loop
+    tests the stream words inline)."""
+    return (pl.src == SRC_BITS or pl.write_bits or pl.write_mask
+            or (pl.affine and pl.src == SRC_STREAM))
+
+
+cdef const uint32_t *_flags(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
+                            uint32_t *words, uint8_t *keep) noexcept nogil:
+    """Steps 1 and 2 of a work item: the keep flags (stream words, tested
+    into ``keep`` when needed, or unpacked bits; a bool mask is read where it
+    is) and the mask outputs.  Returns the item's first stream word."""
     cdef Py_ssize_t cnt = end - start, k
     cdef uint64_t first
     cdef const uint32_t *w = NULL
     cdef uint32_t thr = pl.thr
     cdef const uint8_t *bits_in
-    cdef bint need_keep = pl.src == SRC_BITS or pl.write_bits or pl.write_mask
-    cdef int op
-
-    # 1. keep flags: stream words (tested inline by the fused loop when no
-    #    mask is written) or unpacked bits; a bool mask is read where it is
     if pl.src == SRC_STREAM:
         first = pl.phase + <uint64_t>start
         _fill_wrapped(pl.fill, words, pl.block0 + (first >> 2),
                       <uint64_t>((pl.phase + <uint64_t>(end - 1)) >> 2) - (first >> 2) + 1,
                       pl.seed)
         w = words + (first & 3)
-        if need_keep:
+        if _needs_keep(pl):
             for k in range(cnt):
                 keep[k] = w[k] >= thr
     elif pl.src == SRC_BITS:
@@ -257,24 +344,55 @@ cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
         for k in range(0, cnt, 8):
             cydrop_unpack8(bits_in[k >> 3], keep + k)
 
-    # 2. the mask, when asked for (drawn from the stream)
     if pl.write_bits:
         for k in range(cnt, (cnt + 7) & ~7):   # zero padding after the last element
             keep[k] = 0
         for k in range(0, cnt, 8):
             pl.bits[(start + k) >> 3] = cydrop_pack8(keep + k)
     if pl.write_mask:
-        _walk(pl, start, end, keep, w, OP_SCATTER, scale)
+        _walk[float](pl, start, end, keep, w, NULL, OP_SCATTER, 0)
+    return w
 
-    # 3. the masked scaling
-    if pl.x != NULL:
-        if pl.src == SRC_BOOL:
-            op = OP_APPLY_MASK
-        elif need_keep:
-            op = OP_APPLY
+
+cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
+                     floating scale) noexcept nogil:
+    cdef uint32_t words[CHUNK + 8]
+    cdef uint8_t keep[CHUNK + 8]
+    cdef const uint32_t *w = _flags(pl, start, end, words, keep)
+    cdef int op
+    if pl.x == NULL:
+        return
+    if floating is float:
+        if pl.half:
+            _run_chunk_half(pl, start, end, w, keep, scale)
+            return
+    if pl.src == SRC_BOOL:
+        op = OP_APPLY_MASK
+    elif _needs_keep(pl):
+        op = OP_APPLY
+    else:
+        op = OP_APPLY_WORDS
+    _walk(pl, start, end, keep, w, NULL, op, scale)
+
+
+cdef void _run_chunk_half(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
+                          const uint32_t *w, uint8_t *keep, float scale) noexcept nogil:
+    """Step 3 for float16: the item's elements into a float32 buffer, the
+    float32 loop on it, then each result rounded once back to float16."""
+    cdef float buf[CHUNK]
+    cdef Py_ssize_t cnt = end - start
+    cdef float add = <float>pl.add, fill = <float>pl.fill_value
+    _walk[float](pl, start, end, keep, w, buf, OP_LOAD_HALF, scale)
+    if pl.src == SRC_BOOL:
+        _walk[float](pl, start, end, keep, w, buf, OP_GATHER, scale)
+    if pl.src == SRC_BOOL or _needs_keep(pl):
+        if pl.affine:
+            _seg_affine(<const float *>buf, 4, buf, 4, keep, 1, cnt, scale, add, fill)
         else:
-            op = OP_APPLY_WORDS
-        _walk(pl, start, end, keep, w, op, scale)
+            _seg_apply(<const float *>buf, 4, buf, 4, keep, 1, cnt, scale)
+    else:
+        _seg_apply_words(<const float *>buf, 4, buf, 4, w, pl.thr, cnt, scale)
+    _walk[float](pl, start, end, keep, w, buf, OP_STORE_HALF, scale)
 
 
 cdef void _drive(const Plan *pl, floating scale, int nthreads) noexcept nogil:
@@ -374,6 +492,11 @@ cdef inline void _plan_defaults(Plan *pl) noexcept nogil:
     pl.write_bits = False
     _stream_plan(pl, 0, 0, 0)
     pl.fill = _fill
+    pl.half = False
+    pl.f16c = _f16c
+    pl.affine = False
+    pl.add = 0.0
+    pl.fill_value = 0.0
 
 
 cdef Plan _new_plan(cnp.ndarray ref, object x, object o, object m) except *:
@@ -384,11 +507,12 @@ cdef Plan _new_plan(cnp.ndarray ref, object x, object o, object m) except *:
 
 
 cdef int _float_type(cnp.ndarray x, cnp.ndarray out) except -1:
-    """NPY_FLOAT or NPY_DOUBLE, the same for both arrays, else TypeError."""
+    """NPY_FLOAT16, NPY_FLOAT or NPY_DOUBLE, the same for both arrays, else TypeError."""
     cdef int t = cnp.PyArray_TYPE(x)
-    if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(out) != t \
+    if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT16) \
+            or cnp.PyArray_TYPE(out) != t \
             or not cnp.PyArray_ISNOTSWAPPED(x) or not cnp.PyArray_ISNOTSWAPPED(out):
-        raise TypeError(f"kernels take native float32/float64 arrays of one dtype, got "
+        raise TypeError(f"kernels take native float16/32/64 arrays of one dtype, got "
                         f"{x.dtype} and {out.dtype}")
     if not cnp.PyArray_SAMESHAPE(x, out):
         raise ValueError(f"x has shape {(<object>x).shape} but out has {(<object>out).shape}")
@@ -407,11 +531,23 @@ cdef _bool_arg(cnp.ndarray mask, cnp.ndarray like, str name):
         raise ValueError(f"{name} must be a bool array of shape {(<object>like).shape}")
 
 
+cdef int _typed_plan(Plan *pl, int t, object affine) except -1:
+    """float16 (computed in float32) and the alpha-dropout affine map."""
+    pl.half = t == cnp.NPY_FLOAT16
+    if affine is not None:
+        pl.affine = True
+        pl.add, pl.fill_value = affine
+    return 0
+
+
 def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None,
-                 cnp.ndarray mask=None, cnp.ndarray bits=None, double scale=1.0):
+                 cnp.ndarray mask=None, cnp.ndarray bits=None, double scale=1.0,
+                 tuple affine=None):
     """Masked scaling: ``out = keep ? x * scale : 0`` with ``keep`` from a bool
-    ``mask`` of x's shape or from packed ``bits`` (exactly one).  ``out`` may
-    be ``x``; the scale is rounded once to the dtype."""
+    ``mask`` of x's shape (any strides: a broadcast view applies one flag to
+    a whole span) or from packed ``bits`` (exactly one).  ``out`` may be
+    ``x``; the scale is rounded once to the dtype (float32 for float16).
+    ``affine=(add, fill)``: ``keep ? x * scale + add : fill`` instead."""
     cdef int t = _float_type(x, out)
     cdef Plan pl
     if (mask is None) == (bits is None):
@@ -419,6 +555,7 @@ def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None,
     if mask is not None:
         _bool_arg(mask, x, "mask")
     pl = _new_plan(x, x, out, mask)
+    _typed_plan(&pl, t, affine)
     if bits is not None:
         pl.bits = _bits_arg(bits, pl.n, "bits")
         pl.src = SRC_BITS
@@ -441,16 +578,18 @@ cdef int _stream_outputs(Plan *pl, uint64_t seed, uint64_t offset, uint32_t thr,
 
 def fused_forward(cnp.ndarray x not None, cnp.ndarray out not None, uint64_t seed,
                   uint64_t offset, uint32_t thr, double scale, cnp.ndarray mask_out=None,
-                  cnp.ndarray bits_out=None):
+                  cnp.ndarray bits_out=None, tuple affine=None):
     """The fused forward (and the regenerating backward): element ``i`` is
     kept iff stream word ``offset + i`` (mod 2**64) under ``seed`` is
     ``>= thr``; ``out = keep ? x * scale : 0``.  Optionally writes the mask
-    too, as bools (``mask_out``, x's shape) and/or packed bits (``bits_out``)."""
+    too, as bools (``mask_out``, x's shape) and/or packed bits (``bits_out``).
+    ``affine=(add, fill)`` as in `masked_scale`."""
     cdef int t = _float_type(x, out)
     cdef Plan pl
     if mask_out is not None:
         _bool_arg(mask_out, x, "mask_out")
     pl = _new_plan(x, x, out, mask_out)
+    _typed_plan(&pl, t, affine)
     _stream_outputs(&pl, seed, offset, thr, mask_out, bits_out)
     with nogil:
         _execute(&pl, t == cnp.NPY_DOUBLE, scale)
@@ -780,6 +919,46 @@ def available_impls():
     return [name for name in IMPLS if impl_supported(name)]
 
 
+def half_impl():
+    """How float16 is converted: "f16c" (the CPU's instructions; used with the
+    avx2/avx512 Philox paths on a CPU that has them) or "portable" (C code;
+    with the scalar path, or without F16C).  Both give the same bits."""
+    return "f16c" if _f16c else "portable"
+
+
+def half_convert(cnp.ndarray src not None, cnp.ndarray dst not None, impl=None):
+    """Convert 1-D contiguous float32 ``src`` to float16 ``dst`` (rounding to
+    nearest even), or float16 to float32, with the named conversion ("f16c",
+    "portable"; default: the active one).  For tests of the two paths."""
+    cdef int f16c = _f16c
+    cdef Py_ssize_t n = src.shape[0]
+    if impl is not None:
+        if impl not in ("f16c", "portable"):
+            raise ValueError(f"impl must be 'f16c' or 'portable', got {impl!r}")
+        if impl == "f16c" and not cydrop_f16c_supported():
+            raise ValueError("this CPU/build has no F16C")
+        f16c = impl == "f16c"
+    if (src.ndim != 1 or dst.ndim != 1 or dst.shape[0] != n
+            or not src.flags.c_contiguous or not dst.flags.c_contiguous
+            or not dst.flags.writeable):
+        raise ValueError("src and dst must be 1-D contiguous arrays of one length")
+    if src.dtype == np.float32 and dst.dtype == np.float16:
+        with nogil:
+            cydrop_f2h(f16c, <const float *>cnp.PyArray_DATA(src),
+                       <char *>cnp.PyArray_DATA(dst), 2, n)
+    elif src.dtype == np.float16 and dst.dtype == np.float32:
+        with nogil:
+            cydrop_h2f(f16c, <const char *>cnp.PyArray_DATA(src), 2,
+                       <float *>cnp.PyArray_DATA(dst), n)
+    else:
+        raise TypeError("half_convert takes float32 -> float16 or float16 -> float32")
+
+
+def f16c_supported():
+    """Whether this CPU and build can use F16C."""
+    return bool(cydrop_f16c_supported())
+
+
 def get_impl():
     """Name of the Philox implementation the kernels use."""
     for name, code in IMPLS.items():
@@ -790,12 +969,13 @@ def get_impl():
 def set_impl(name):
     """Choose the Philox implementation (the fastest is chosen at import;
     ``CYDROP_SIMD=scalar|avx2|avx512`` in the environment chooses too)."""
-    global _impl, _fill
+    global _impl, _fill, _f16c
     if not impl_supported(name):
         raise ValueError(f"Philox implementation {name!r} is not available on this CPU/build"
                          f"{_cap_note()}; choose from {available_impls()}")
     _impl = IMPLS[name]
     _fill = cydrop_impl_fn(_impl)
+    _f16c = _impl != CYDROP_IMPL_SCALAR and cydrop_f16c_supported()
 
 
 # Set by set_num_threads for the whole process (0: not set).

@@ -51,3 +51,53 @@ def numpy_dropout(x, mask, p):
     that dropped elements are exactly 0 (as cydrop specifies)."""
     scale = np.asarray(1.0 / (1.0 - p)).astype(x.dtype)
     return np.where(mask, x * scale, np.zeros((), x.dtype))
+
+
+# SELU's negative saturation value (torch's constant): alpha dropout gives it
+# to the dropped elements before the affine map
+ALPHA_PRIME = -1.7580993408473766
+
+
+def resolve_noise_shape(noise_shape, shape):
+    """Keras's rule: one entry per axis; None takes x's size."""
+    assert len(noise_shape) == len(shape)
+    return tuple(s if n is None else int(n) for n, s in zip(noise_shape, shape))
+
+
+def noise_dropout(x, p, seed, offset, noise_shape, mode="inverted"):
+    """Dropout of ``x`` with a mask of ``noise_shape`` broadcast against it,
+    built from `keep_mask` (mask element j, C order in the noise shape, takes
+    stream word ``offset + j``) and NumPy broadcasting.  Returns ``(y, mask)``
+    with the noise-shaped bool mask.
+
+    mode "inverted": kept ``x * fl(1 / (1 - p))``, dropped exactly 0;
+    "vanilla": kept ``x``, dropped 0; "alpha": torch's alpha dropout written
+    as torch's ATen code computes it (``b = (noise - 1) * alpha*a + alpha*a*p``,
+    ``noise *= a``, ``x * noise + b``, in the compute dtype), with dropped
+    elements exactly ``b`` (torch computes ``x * 0 + b``: NaN for non-finite x).
+    float16 is computed in float32 on ``x.astype(float32)`` and rounded once.
+    """
+    x = np.asarray(x)
+    ns = resolve_noise_shape(noise_shape, x.shape) if noise_shape is not None else x.shape
+    m = keep_mask(ns, p, seed, offset) if 0 < p < 1 else np.full(ns, p == 0)
+    t = np.float64 if x.dtype == np.float64 else np.float32
+    xc = x.astype(t)
+    mb = np.broadcast_to(m, x.shape)
+    if p == 0:
+        return x.copy(), m
+    if p == 1:
+        y = np.zeros(x.shape, t)
+    elif mode == "inverted":
+        y = np.where(mb, xc * t(1.0 / (1.0 - p)), t(0))
+    elif mode == "vanilla":
+        y = np.where(mb, xc, t(0))
+    elif mode == "alpha":
+        alpha = -ALPHA_PRIME
+        a = 1.0 / np.sqrt((alpha * alpha * p + 1) * (1 - p))      # double, as ATen
+        noise = mb.astype(t)
+        b = (noise - t(1)) * t(alpha * a) + t(alpha * a * p)
+        noise = noise * t(a)
+        y = np.where(mb, xc * noise + b, b)
+    else:
+        raise ValueError(mode)
+    return y.astype(x.dtype), m

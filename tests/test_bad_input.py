@@ -49,8 +49,10 @@ TABLE = [
     ("p backward", ValueError, P_MSG, lambda a: B(a["g"], a["m"], 2.0, inplace=True)),
     # dtypes
     ("x int64", TypeError, "x has dtype int64", lambda a: D(a["i64"], 0.5)),
-    ("x float16", TypeError, "x has dtype float16",
-     lambda a: D(a["x"].astype(np.float16), 0.5)),
+    ("x int16", TypeError, "x has dtype int16",
+     lambda a: D(a["x"].astype(np.int16), 0.5)),
+    ("x longdouble", TypeError, "x has dtype float128",
+     lambda a: D(a["x"].astype(np.longdouble), 0.5)),
     ("x complex", TypeError, "x has dtype complex128", lambda a: D(a["x"] + 0j, 0.5)),
     ("grad int64", TypeError, "grad has dtype int64", lambda a: B(a["i64"], a["m"], 0.5)),
     # x
@@ -136,6 +138,39 @@ TABLE = [
      lambda a: cydrop.Dropout(0.5, rng=1, inplace=True)(a["x"], mask=a["m"][:1])),
     ("Dropout backward shape", ValueError, "grad has shape",
      lambda a: _forward_then(a, lambda layer: layer.backward(a["g"].T))),
+    # the family: noise_shape, scaling, channel-wise ranks, alpha
+    ("noise_shape rank", ValueError, "noise_shape .* one entry per axis",
+     lambda a: D(a["x"], 0.5, inplace=True, seed=1, noise_shape=(3,))),
+    ("noise_shape size", ValueError, "noise_shape .* does not broadcast",
+     lambda a: D(a["x"], 0.5, inplace=True, seed=1, noise_shape=(3, 2))),
+    ("noise_shape entry", TypeError, "noise_shape entries must be ints",
+     lambda a: D(a["x"], 0.5, inplace=True, seed=1, noise_shape=(3, 1.0))),
+    ("noise_shape string", TypeError, "noise_shape must be a sequence",
+     lambda a: D(a["x"], 0.5, inplace=True, seed=1, noise_shape="31")),
+    ("noise_shape mask shape", ValueError, "mask has shape .* expected the noise shape",
+     lambda a: D(a["x"], 0.5, inplace=True, mask=a["m"], noise_shape=(3, 1))),
+    ("mask not broadcastable", ValueError, "mask has shape",
+     lambda a: D(a["x"], 0.5, inplace=True, mask=a["m"][:2, :1])),
+    ("noise bits length", ValueError, "ceil\\(3 / 8\\)",
+     lambda a: D(a["x"], 0.5, inplace=True, mask=a["bits"], noise_shape=(3, 1))),
+    ("backward noise_shape", ValueError, "noise_shape",
+     lambda a: B(a["g"], None, 0.5, seed=1, inplace=True, noise_shape=(2, 1))),
+    ("scaling", ValueError, "scaling must be 'inverted' or 'vanilla'",
+     lambda a: D(a["x"], 0.5, inplace=True, scaling="classic")),
+    ("Dropout scaling", ValueError, "scaling must be",
+     lambda a: cydrop.Dropout(0.5, scaling=None)),
+    ("dropout1d rank", RuntimeError, "dropout1d: Expected 2D or 3D input, but received a 4D",
+     lambda a: cydrop.dropout1d(a["x"].reshape(1, 1, 3, 4), 0.5, inplace=True)),
+    ("dropout2d 1-D", ValueError, "Feature dropout requires at least 2 dimensions",
+     lambda a: cydrop.dropout2d(a["x"][0], 0.5, inplace=True)),
+    ("feature alpha 1-D", ValueError, "Feature dropout requires at least 2 dimensions",
+     lambda a: cydrop.feature_alpha_dropout(a["x"][0], 0.5, True, inplace=True)),
+    ("alpha p", ValueError, P_MSG, lambda a: cydrop.alpha_dropout(a["x"], 1.5, True,
+                                                               inplace=True)),
+    ("Dropout1d forward rank", RuntimeError, "dropout1d: Expected 2D or 3D",
+     lambda a: cydrop.Dropout1d(0.5, inplace=True)(a["x"][0])),
+    ("alpha backward mask", ValueError, "mask has shape",
+     lambda a: cydrop.alpha_dropout_backward(a["g"], a["m"].T, 0.5, inplace=True)),
     # set_state
     ("set_state short", TypeError, "state must be a \\(seed, offset\\) pair",
      lambda a: cydrop.Dropout(0.5).set_state((1,))),
@@ -159,6 +194,7 @@ def test_table_is_wide():
     assert len({entry[0] for entry in TABLE}) == len(TABLE)
 
 
+@pytest.mark.filterwarnings("ignore:dropout2d. Received a 1-D input")
 @pytest.mark.parametrize("name,exc,pattern,call", TABLE, ids=[e[0] for e in TABLE])
 def test_bad_input(name, exc, pattern, call):
     arrays = _arrays()

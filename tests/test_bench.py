@@ -31,7 +31,7 @@ def test_defaults():
 
 
 @pytest.mark.parametrize("argv", [["--p", "1"], ["--p", "0"], ["--threads", "0"],
-                                  ["--dtype", "float16"], ["--sizes", "0"],
+                                  ["--dtype", "int8"], ["--sizes", "0"],
                                   ["--repeat", "0"]])
 def test_bad_arguments(argv, capsys):
     with pytest.raises(SystemExit) as exc:

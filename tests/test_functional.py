@@ -196,7 +196,8 @@ def test_bad_p(p):
     assert np.all(x == 1)
 
 
-@pytest.mark.parametrize("bad", [np.int64, np.int32, np.float16, np.complex128, bool])
+@pytest.mark.parametrize("bad", [np.int64, np.int32, np.int16, np.longdouble, np.complex128,
+                                 bool])
 def test_bad_dtype_raises_type_error_naming_it(bad):
     x = np.ones(8, dtype=bad)
     before = x.copy()
