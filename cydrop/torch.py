@@ -35,8 +35,8 @@ C-order position only: the same on every thread count
 CPU masks are not.
 
 Fallback: tensors that are not on the CPU, or of a dtype the kernels lack
-(float16, bfloat16, complex, ... today), go to ``torch.nn.functional.dropout``
-(torch's masks and speed).
+(bfloat16, ...; the kernels take float16, float32 and float64), go
+to ``torch.nn.functional.dropout`` (torch's masks and speed).
 
 Examples
 --------
@@ -133,7 +133,7 @@ def _torch_dtype(np_dtype):
 
 def kernel_dtypes():
     """The torch dtypes cydrop's kernels handle (others fall back to torch):
-    those of the NumPy API, float32 and float64 today."""
+    those of the NumPy API (float16, float32, float64)."""
     return _KERNEL_DTYPES
 
 
@@ -496,7 +496,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=
     Parameters
     ----------
     input : torch.Tensor
-        float32/float64 on the CPU, any strides, read where it lies (no copy).
+        float16/32/64 on the CPU, any strides, read where it lies (no copy).
         Other tensors fall back to ``torch.nn.functional.dropout``.
     p, training, inplace
         As ``torch.nn.functional.dropout`` (same errors; in place on a leaf

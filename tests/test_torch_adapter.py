@@ -111,6 +111,21 @@ def test_explicit_seed_is_cydrops_stream(seed, offset, dtype):
         y.numpy(), cydrop.dropout(x.numpy(), 0.37, seed=seed, offset=offset))
 
 
+@pytest.mark.parametrize("tdtype", sorted(ct.kernel_dtypes(), key=str))
+def test_every_kernel_dtype_runs_on_the_kernels(tdtype, path):
+    x = (_data((21, 13)) * 3).to(tdtype).requires_grad_(True)
+    g = _data((21, 13), seed=2).to(tdtype)
+    y = ct.dropout(x, 0.35, seed=17, offset=8)
+    y.backward(g)
+    assert y.dtype == tdtype
+    np.testing.assert_array_equal(y.detach().numpy(), cydrop.dropout(
+        x.detach().numpy(), 0.35, seed=17, offset=8))
+    np.testing.assert_array_equal(x.grad.numpy(), cydrop.dropout_backward(
+        g.numpy(), p=0.35, seed=17, offset=8))
+    torch.library.opcheck(torch.ops.cydrop.dropout.default,
+                          (x, 0.35, ct.seed_tensor(17), 8, True))
+
+
 def test_default_generator_rule(path):
     x = _data((64, 5))
     torch.manual_seed(11)
