@@ -71,8 +71,10 @@ if not hasattr(torch.library, "custom_op") or not hasattr(torch.library, "regist
 
 from torch import Tensor  # noqa: E402
 
-__all__ = ["Dropout", "dropout", "convert_dropout", "seed_tensor", "seed_value",
-           "kernel_dtypes", "set_result_cache", "result_cache_bytes"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+           "FeatureAlphaDropout", "dropout", "dropout1d", "dropout2d", "dropout3d",
+           "alpha_dropout", "feature_alpha_dropout", "convert_dropout", "seed_tensor",
+           "seed_value", "kernel_dtypes", "set_result_cache", "result_cache_bytes"]
 
 _M32 = (1 << 32) - 1
 _U64 = 1 << 64
@@ -435,6 +437,54 @@ def _eager(t):
 _DROPOUT = _Variant("dropout", _plain_forward, _plain_backward, _numel)
 
 
+# The dropout family (cydrop.dropout1d/2d/3d, alpha_dropout,
+# feature_alpha_dropout): masks of a noise shape broadcast over the input,
+# one stream word per mask element.  The public functions raise torch's
+# rank errors and warnings once, up front; the operators compute the noise
+# shape quietly.
+
+_BATCHED_RANK = {"dropout1d": 3, "dropout3d": 5}
+
+
+def _noise_of(name, shape):
+    """The noise shape of variant ``name`` for an input of ``shape`` (None:
+    one flag per element), as cydrop's NumPy functions use it."""
+    shape = tuple(shape)
+    if name == "alpha_dropout":
+        return None
+    if name in ("dropout2d", "feature_alpha_dropout") or len(shape) == _BATCHED_RANK[name]:
+        return _functional._feature_noise(shape, True)
+    return _functional._feature_noise((1,) + shape, True)[1:]
+
+
+def _family_variant(name, alpha):
+    def forward(x, p, seed, offset, out, want_bits):
+        noise = _noise_of(name, x.shape)
+        fn = _functional.alpha_dropout if alpha else _functional.dropout
+        res = fn(x, p, True, seed=seed, offset=offset, out=out, noise_shape=noise,
+                 return_mask="bits" if want_bits else False)
+        return res[1] if want_bits else None
+
+    def backward(g, p, bits, seed, offset, out):
+        noise = _noise_of(name, g.shape)
+        fn = _functional.alpha_dropout_backward if alpha else _functional.dropout_backward
+        if bits is None:
+            fn(g, None, p, seed=seed, offset=offset, noise_shape=noise, out=out)
+        else:
+            fn(g, bits, p, noise_shape=noise, out=out)
+
+    def mask_elements(shape):
+        noise = _noise_of(name, shape)
+        return _numel(shape if noise is None else noise)
+
+    return _Variant(name, forward, backward, mask_elements)
+
+
+_FAMILY = {name: _family_variant(name, alpha) for name, alpha in (
+    ("dropout1d", False), ("dropout2d", False), ("dropout3d", False),
+    ("alpha_dropout", True), ("feature_alpha_dropout", True))}
+
+
 _OVERLAP_MESSAGE = ("unsupported operation: more than one element of the written-to tensor "
                     "refers to a single memory location. Please clone() the tensor before "
                     "performing the operation.")
@@ -555,6 +605,123 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=
     return out
 
 
+def _family_call(name, torch_fn, input, p, training, inplace, generator, seed, offset,
+                 mask_storage):
+    """A family member through its `_Variant`: the checks, fallback, seed
+    draw and in-place rules of `dropout` (in place through ``copy_``: the
+    family has no mutating operator)."""
+    p = _check_p(p)
+    if mask_storage not in _MASK_STORAGES:
+        raise ValueError(f"mask_storage must be one of {_MASK_STORAGES}, got {mask_storage!r}")
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("give seed= or generator=, not both")
+        seed = _check_u64(seed, "seed")
+        offset = _check_u64(offset, "offset")
+    elif offset:
+        raise ValueError("offset= needs seed= (a drawn key always starts at position 0)")
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    if not _runs_here(input):
+        if seed is not None or generator is not None:
+            raise ValueError(f"seed=/generator= need cydrop's kernels: a CPU tensor of dtype "
+                             f"{sorted(str(d) for d in _KERNEL_DTYPES)}; got {input.dtype} on "
+                             f"{input.device} (torch's {name} takes neither)")
+        return torch_fn(input, p, training, inplace)
+    active = bool(training) and 0.0 < p < 1.0 and input.numel() > 0
+    if name in ("dropout1d", "dropout2d", "dropout3d"):
+        _functional._channel_noise(name, tuple(input.shape), active, stacklevel=4)
+    elif name == "feature_alpha_dropout":
+        _functional._feature_noise(tuple(input.shape), active)
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    needs_grad = torch.is_grad_enabled() and input.requires_grad
+    if inplace and needs_grad:
+        _check_inplace_autograd(input)
+    if inplace and not torch.compiler.is_compiling():
+        try:
+            _check_written(input.detach().numpy(), "input")
+        except ValueError:
+            raise RuntimeError(_OVERLAP_MESSAGE) from None
+    key = seed_tensor(seed) if seed is not None else _draw_seed(generator)
+    out = _FAMILY[name].apply(input, p, key, _offset_arg(offset),
+                              needs_grad and mask_storage == "bits")
+    if inplace:
+        return input.copy_(out)
+    return out
+
+
+def _family_function(name, torch_fn, training_default):
+    def fn(input, p=0.5, training=training_default, inplace=False, *, generator=None,
+           seed=None, offset=0, mask_storage="bits"):
+        return _family_call(name, torch_fn, input, p, training, inplace, generator, seed,
+                            offset, mask_storage)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"``torch.nn.functional.{name}`` on cydrop's kernels (``cydrop.{name}``'s "
+                  f"masks): the arguments, seeding, fallback and in-place rules of "
+                  f"`dropout`; torch's rank errors and warnings.  In place runs out of "
+                  f"place and copies back.")
+    return fn
+
+
+_TF = torch.nn.functional
+dropout1d = _family_function("dropout1d", _TF.dropout1d, True)
+dropout2d = _family_function("dropout2d", _TF.dropout2d, True)
+dropout3d = _family_function("dropout3d", _TF.dropout3d, True)
+alpha_dropout = _family_function("alpha_dropout", _TF.alpha_dropout, False)
+feature_alpha_dropout = _family_function("feature_alpha_dropout", _TF.feature_alpha_dropout,
+                                         False)
+
+
+class _CydropDropout:
+    """What cydrop's modules add to torch's: keyword-only ``mask_storage``
+    and ``generator``, and a forward through cydrop's function."""
+    _function = None
+
+    def __init__(self, p=0.5, inplace=False, *, mask_storage="bits", generator=None):
+        super().__init__(p, inplace)
+        if mask_storage not in _MASK_STORAGES:
+            raise ValueError(f"mask_storage must be one of {_MASK_STORAGES}, "
+                             f"got {mask_storage!r}")
+        self.mask_storage = mask_storage
+        self.generator = generator
+
+    def forward(self, input):
+        return type(self)._function(input, self.p, self.training, self.inplace,
+                                    generator=self.generator, mask_storage=self.mask_storage)
+
+    def extra_repr(self):
+        text = super().extra_repr()
+        if self.mask_storage != "bits":
+            text += f", mask_storage={self.mask_storage!r}"
+        return text
+
+
+class Dropout1d(_CydropDropout, torch.nn.Dropout1d):
+    """``torch.nn.Dropout1d`` on cydrop's kernels (see `Dropout`)."""
+    _function = staticmethod(dropout1d)
+
+
+class Dropout2d(_CydropDropout, torch.nn.Dropout2d):
+    """``torch.nn.Dropout2d`` on cydrop's kernels (see `Dropout`)."""
+    _function = staticmethod(dropout2d)
+
+
+class Dropout3d(_CydropDropout, torch.nn.Dropout3d):
+    """``torch.nn.Dropout3d`` on cydrop's kernels (see `Dropout`)."""
+    _function = staticmethod(dropout3d)
+
+
+class AlphaDropout(_CydropDropout, torch.nn.AlphaDropout):
+    """``torch.nn.AlphaDropout`` on cydrop's kernels (see `Dropout`)."""
+    _function = staticmethod(alpha_dropout)
+
+
+class FeatureAlphaDropout(_CydropDropout, torch.nn.FeatureAlphaDropout):
+    """``torch.nn.FeatureAlphaDropout`` on cydrop's kernels (see `Dropout`)."""
+    _function = staticmethod(feature_alpha_dropout)
+
+
 class Dropout(torch.nn.Dropout):
     """``torch.nn.Dropout`` on cydrop's kernels: the same signature,
     ``extra_repr``, ``train()``/``eval()`` and (empty) ``state_dict``, so a
@@ -586,11 +753,18 @@ class Dropout(torch.nn.Dropout):
         return text
 
 
+_CONVERT = {torch.nn.Dropout: Dropout, torch.nn.Dropout1d: Dropout1d,
+            torch.nn.Dropout2d: Dropout2d, torch.nn.Dropout3d: Dropout3d,
+            torch.nn.AlphaDropout: AlphaDropout,
+            torch.nn.FeatureAlphaDropout: FeatureAlphaDropout}
+
+
 def convert_dropout(module, *, mask_storage="bits"):
-    """Replace every ``torch.nn.Dropout`` (exactly that class) in ``module``
-    by cydrop's `Dropout` with the same ``p``, ``inplace`` and mode, in
-    place; returns ``module`` (or the replacement, if ``module`` is itself a
-    ``torch.nn.Dropout``).
+    """Replace every ``torch.nn.Dropout`` (and ``Dropout1d/2d/3d``,
+    ``AlphaDropout``, ``FeatureAlphaDropout``: exactly those classes) in
+    ``module`` by cydrop's counterpart with the same ``p``, ``inplace`` and
+    mode, in place; returns ``module`` (or the replacement, if ``module`` is
+    itself one of them).
 
     >>> import torch, cydrop.torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.1))
@@ -598,14 +772,14 @@ def convert_dropout(module, *, mask_storage="bits"):
     'cydrop.torch'
     """
     def swap(m):
-        new = Dropout(m.p, m.inplace, mask_storage=mask_storage)
+        new = _CONVERT[type(m)](m.p, m.inplace, mask_storage=mask_storage)
         new.train(m.training)
         return new
 
-    if type(module) is torch.nn.Dropout:
+    if type(module) in _CONVERT:
         return swap(module)
     for name, child in list(module.named_children()):
-        if type(child) is torch.nn.Dropout:
+        if type(child) in _CONVERT:
             setattr(module, name, swap(child))
         else:
             convert_dropout(child, mask_storage=mask_storage)

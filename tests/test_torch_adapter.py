@@ -555,3 +555,130 @@ def test_without_torch_the_import_names_the_extra():
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout
     assert 'pip install "cydrop[torch]"' in out
+
+
+# -- the dropout family: dropout1d/2d/3d, alpha_dropout, feature_alpha_dropout --
+
+ALPHA = ("alpha_dropout", "feature_alpha_dropout")
+FAMILY_CASES = [
+    ("dropout1d", (4, 6, 10)), ("dropout1d", (6, 10)),
+    ("dropout2d", (3, 4, 5, 6)),
+    ("dropout3d", (2, 3, 2, 3, 4)), ("dropout3d", (3, 2, 3, 4)),
+    ("alpha_dropout", (7, 9)), ("alpha_dropout", (3, 4, 5)),
+    ("feature_alpha_dropout", (3, 4, 5)),
+]
+FAMILY_MODULES = {"dropout1d": "Dropout1d", "dropout2d": "Dropout2d", "dropout3d": "Dropout3d",
+                  "alpha_dropout": "AlphaDropout",
+                  "feature_alpha_dropout": "FeatureAlphaDropout"}
+
+
+def _family_reference(name, x, g, p, seed, offset):
+    """cydrop's NumPy function and its backward with the same (seed, offset)."""
+    y, m = getattr(cydrop, name)(x, p, True, seed=seed, offset=offset, return_mask=True)
+    back = cydrop.alpha_dropout_backward if name in ALPHA else cydrop.dropout_backward
+    noise = None if m.shape == x.shape else m.shape
+    return y, back(g, m, p, noise_shape=noise)
+
+
+@pytest.mark.parametrize("name,shape", FAMILY_CASES)
+@pytest.mark.parametrize("mask_storage", ["bits", "recompute"])
+def test_family_forward_and_gradient(name, shape, mask_storage, path, dtype):
+    tdtype = TORCH_DTYPES[dtype]
+    x = _data(shape, tdtype).requires_grad_(True)
+    g = _data(shape, tdtype, seed=3)
+    y = getattr(ct, name)(x, 0.4, True, seed=2**64 - 3, offset=5, mask_storage=mask_storage)
+    y.backward(g)
+    want_y, want_g = _family_reference(name, x.detach().numpy(), g.numpy(), 0.4, 2**64 - 3, 5)
+    np.testing.assert_array_equal(y.detach().numpy(), want_y)
+    np.testing.assert_array_equal(x.grad.numpy(), want_g)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY_MODULES))
+def test_family_gradcheck_and_opcheck(name):
+    shape = {"dropout2d": (2, 3, 2, 3), "dropout3d": (2, 3, 2, 2, 3)}.get(name, (3, 4, 5))
+    x = _data(shape).requires_grad_(True)
+    for storage in ("bits", "recompute"):
+        def f(t):
+            return getattr(ct, name)(t, 0.3, True, seed=11, mask_storage=storage)
+        assert torch.autograd.gradcheck(f, (x,))
+        assert torch.autograd.gradgradcheck(f, (x,))
+    op = getattr(torch.ops.cydrop, name).default
+    for store in (True, False):
+        torch.library.opcheck(op, (x, 0.3, ct.seed_tensor(11), 0, store))
+
+
+def _raised(fn):
+    with pytest.raises(Exception) as err:
+        fn()
+    return type(err.value), str(err.value)
+
+
+def test_family_rank_errors_and_warnings_are_torchs():
+    for name, shape in (("dropout1d", (2, 3, 4, 5)), ("feature_alpha_dropout", (5,))):
+        tfn, cfn = getattr(F, name), getattr(ct, name)
+        t_type, t_text = _raised(lambda: tfn(torch.ones(shape), 0.5, True))
+        c_type, c_text = _raised(lambda: cfn(torch.ones(shape), 0.5, True))
+        assert c_text == t_text and issubclass(c_type, t_type)
+    for name, shape in (("dropout2d", (3, 4, 5)), ("dropout3d", (2, 3))):
+        with pytest.warns(UserWarning) as t_rec:
+            getattr(F, name)(torch.ones(shape), 0.5, True)
+        with pytest.warns(UserWarning) as c_rec:
+            getattr(ct, name)(torch.ones(shape), 0.5, True, seed=1)
+        assert [str(w.message) for w in c_rec] == [str(w.message) for w in t_rec]
+        assert c_rec[0].filename == __file__       # points at the caller
+
+
+def test_family_defaults_inplace_and_fallback():
+    x = _data((3, 4, 5, 2))
+    assert ct.alpha_dropout(x, 0.5) is x                 # training=False by default, as torch
+    assert ct.feature_alpha_dropout(x, 0.5) is x
+    assert ct.dropout2d(x, 0.5, training=False) is x
+    want = ct.dropout2d(x, 0.5, seed=4)
+    ct.dropout2d(x, 0.5, inplace=True, seed=4)
+    assert torch.equal(x, want)
+    leaf = torch.ones(2, 3, 4, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        ct.alpha_dropout(leaf, 0.5, True, True)
+    with pytest.raises(RuntimeError, match="more than one element"):
+        ct.dropout2d(torch.ones(1, 3, 4, 2).expand(2, 3, 4, 2), 0.5, True, True)
+    for name in FAMILY_MODULES:
+        xb = torch.randn({"dropout2d": (2, 3, 4, 5), "dropout3d": (2, 3, 4, 5, 6)}.get(
+            name, (2, 3, 4))).to(torch.bfloat16)
+        torch.manual_seed(8)
+        want = getattr(F, name)(xb, 0.5, True)
+        torch.manual_seed(8)
+        assert torch.equal(getattr(ct, name)(xb, 0.5, True), want)
+    with pytest.raises(ValueError, match="need cydrop's kernels"):
+        ct.dropout2d(torch.ones(2, 3, 4, 5, dtype=torch.bfloat16), 0.5, seed=1)
+
+
+def test_family_modules_are_torchs():
+    for name, cls in FAMILY_MODULES.items():
+        ours, theirs = getattr(ct, cls)(0.3, True), getattr(torch.nn, cls)(0.3, True)
+        assert isinstance(ours, type(theirs)) and repr(ours) == repr(theirs)
+        x = _data({"dropout2d": (2, 3, 4, 5), "dropout3d": (2, 3, 4, 5, 6)}.get(name, (2, 3, 4)))
+        assert ours.eval()(x) is x
+        torch.manual_seed(3)
+        key = _key_of_next_draw()
+        got = getattr(ct, cls)(0.3)(x)
+        np.testing.assert_array_equal(got.numpy(), getattr(cydrop, name)(
+            x.numpy(), 0.3, True, seed=key))
+    net = torch.nn.Sequential(torch.nn.Dropout2d(0.2), torch.nn.AlphaDropout(0.1))
+    ct.convert_dropout(net)
+    assert [type(m) for m in net] == [ct.Dropout2d, ct.AlphaDropout]
+
+
+def test_family_compile_aot_eager_fullgraph_matches_eager():
+    def model():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), ct.Dropout2d(0.3),
+                                   torch.nn.Flatten(), torch.nn.SELU(), ct.AlphaDropout(0.2),
+                                   torch.nn.Linear(4 * 6 * 6, 2))
+    torch._dynamo.reset()
+    eager = model()
+    compiled = torch.compile(model(), fullgraph=True, backend="aot_eager")
+    x = _data((5, 3, 8, 8), torch.float32)
+    y, yc = _eager_and_compiled_step(compiled, eager, x, 4)
+    assert torch.equal(y, yc)
+    for a, b in zip(eager.parameters(), compiled.parameters()):
+        assert torch.equal(a.grad, b.grad)
