@@ -5,7 +5,7 @@ on CPU tensors, with autograd and ``torch.compile`` (``fullgraph=True``).
 Needs the ``torch`` extra (``pip install "cydrop[torch]"``, torch >= 2.4);
 ``import cydrop`` itself never imports torch.
 
-Three custom operators, registered with ``torch.library.custom_op`` when this
+Custom operators, registered with ``torch.library.custom_op`` when this
 module is imported (docs/design.md, "cydrop.torch")::
 
     cydrop::dropout(Tensor input, float p, Tensor seed, SymInt offset, bool store_mask)
@@ -13,6 +13,12 @@ module is imported (docs/design.md, "cydrop.torch")::
     cydrop::dropout_backward(Tensor grad, Tensor mask_bits, float p, Tensor seed,
                              SymInt offset) -> Tensor
     cydrop::dropout_(Tensor(a!) input, float p, Tensor seed, SymInt offset) -> ()
+
+and for each of dropout1d, dropout2d, dropout3d, alpha_dropout and
+feature_alpha_dropout a pair ``cydrop::<name>`` / ``cydrop::<name>_backward``
+with the schemas of ``cydrop::dropout`` / ``cydrop::dropout_backward`` (the
+mask then has one bit per element of the noise shape: ``N * C`` for the
+channel-wise ones).
 
 They run cydrop's kernels on the tensors' own memory (``Tensor.numpy()``
 views, any strides; no copies).  ``seed`` is an int64 tensor of 2 elements,
