@@ -221,7 +221,8 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     Returns
     -------
     out : ndarray
-        The result; ``x`` itself when ``training`` is false or ``p == 0``
+        The result; ``x`` itself when ``training`` is false (except with
+        ``scaling="vanilla"``, which computes ``x * (1 - p)``) or ``p == 0``
         (and no ``mask``), or with ``inplace=True``.
     mask : ndarray
         Only with ``return_mask``.

@@ -394,10 +394,18 @@ def test_convert_dropout():
 # -- fallback to torch ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("tdtype", [torch.float16, torch.bfloat16])
+def test_float16_runs_on_the_kernels():
+    """float16 is a kernel dtype: the float32 computation rounded, the mask
+    cydrop's (not torch's) for the key drawn."""
+    assert torch.float16 in ct.kernel_dtypes() and torch.bfloat16 not in ct.kernel_dtypes()
+    x = torch.randn(50, 20).to(torch.float16)
+    y = ct.dropout(x, 0.3, seed=5)
+    want = cydrop.dropout(x.numpy(), 0.3, seed=5)
+    assert y.dtype == torch.float16 and np.array_equal(y.numpy(), want)
+
+
+@pytest.mark.parametrize("tdtype", [torch.bfloat16])
 def test_fallback_dtypes_are_torchs_dropout(tdtype):
-    if tdtype in ct.kernel_dtypes():
-        pytest.skip(f"the kernels handle {tdtype} now")
     x = torch.randn(50, 20).to(tdtype).requires_grad_(True)
     torch.manual_seed(6)
     want = F.dropout(x, 0.3)
