@@ -83,8 +83,12 @@ class build_ext(_build_ext):
             if not DEBUG:   # readable stacks, still fast enough for the whole suite
                 opt = ["-O1", "-g", "-fno-trapping-math", "-ffp-contract=off"]
         native = ["-march=native"] if os.environ.get("CYDROP_NATIVE") == "1" else []
+        flags = opt + native + omp + san
         for ext in self.extensions:
-            ext.extra_compile_args += opt + native + omp + san
+            ext.extra_compile_args += flags
+            # what the build used, readable at run time (_kernels.BUILD_FLAGS):
+            # tests and CI check that the default build is portable
+            ext.define_macros.append(("CYDROP_BUILD_FLAGS", '"%s"' % " ".join(flags)))
             ext.extra_link_args += omp + san
         super().build_extensions()
 

@@ -413,7 +413,9 @@ def _header(args, torch, pools) -> list:
         f"  cpu        {_cpu_model()} ({ncpu} logical CPUs)",
         f"  python     {platform.python_version()}   numpy {np.__version__}   "
         f"torch {torch.__version__ if torch is not None else 'not installed (row skipped)'}",
-        f"  cydrop     {cydrop.__version__}   philox: {simd}   openmp: {openmp}",
+        f"  cydrop     {cydrop.__version__}   philox: {simd}   openmp: {openmp}   "
+        f"float16: {getattr(kernels, 'half_impl', lambda: '?')()}   "
+        f"build: {getattr(kernels, 'BUILD_FLAGS', '?')}",
         f"  threads    {cydrop.get_num_threads()} (cydrop)"
         + (f", {torch.get_num_threads()} (torch)" if torch is not None else "")
         + f"; pools: {pools}",

@@ -6,6 +6,7 @@ import numpy.typing as npt
 
 CHUNK_ELEMENTS: int
 HAVE_OPENMP: bool
+BUILD_FLAGS: str
 IMPLS: dict[str, int]
 
 def masked_scale(x: np.ndarray, out: np.ndarray,

@@ -79,6 +79,17 @@ cdef bint _f16c = _impl != CYDROP_IMPL_SCALAR and cydrop_f16c_supported()
 
 HAVE_OPENMP = bool(CYDROP_HAVE_OPENMP)
 
+cdef extern from *:
+    """
+    #ifndef CYDROP_BUILD_FLAGS
+    #define CYDROP_BUILD_FLAGS "unknown"
+    #endif
+    """
+    const char *CYDROP_BUILD_FLAGS
+
+# The compiler flags setup.py added (-march=native only with CYDROP_NATIVE=1)
+BUILD_FLAGS = CYDROP_BUILD_FLAGS.decode()
+
 
 cdef struct Plan:
     int ndim                      # after dropping size-1 axes and merging
