@@ -576,18 +576,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=
         exactly 0.0 (NaN and inf included); the mask does not depend on the
         thread count.
     """
-    p = _check_p(p)
-    if mask_storage not in _MASK_STORAGES:
-        raise ValueError(f"mask_storage must be one of {_MASK_STORAGES}, got {mask_storage!r}")
-    if seed is not None:
-        if generator is not None:
-            raise ValueError("give seed= or generator=, not both")
-        seed = _check_u64(seed, "seed")
-        offset = _check_u64(offset, "offset")
-    elif offset:
-        raise ValueError("offset= needs seed= (a drawn key always starts at position 0)")
-    if not isinstance(input, torch.Tensor):
-        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    p, seed, offset = _check_call(input, p, generator, seed, offset, mask_storage)
     if not _runs_here(input):
         if seed is not None:
             raise ValueError(f"seed= picks cydrop's stream, which needs a CPU tensor of "
@@ -611,11 +600,9 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=
     return out
 
 
-def _family_call(name, torch_fn, input, p, training, inplace, generator, seed, offset,
-                 mask_storage):
-    """A family member through its `_Variant`: the checks, fallback, seed
-    draw and in-place rules of `dropout` (in place through ``copy_``: the
-    family has no mutating operator)."""
+def _check_call(input, p, generator, seed, offset, mask_storage):
+    """The arguments every public function checks, before anything runs:
+    ``(p, seed, offset)`` checked."""
     p = _check_p(p)
     if mask_storage not in _MASK_STORAGES:
         raise ValueError(f"mask_storage must be one of {_MASK_STORAGES}, got {mask_storage!r}")
@@ -628,6 +615,15 @@ def _family_call(name, torch_fn, input, p, training, inplace, generator, seed, o
         raise ValueError("offset= needs seed= (a drawn key always starts at position 0)")
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    return p, seed, offset
+
+
+def _family_call(name, torch_fn, input, p, training, inplace, generator, seed, offset,
+                 mask_storage):
+    """A family member through its `_Variant`: the checks, fallback, seed
+    draw and in-place rules of `dropout` (in place through ``copy_``: the
+    family has no mutating operator)."""
+    p, seed, offset = _check_call(input, p, generator, seed, offset, mask_storage)
     if not _runs_here(input):
         if seed is not None or generator is not None:
             raise ValueError(f"seed=/generator= need cydrop's kernels: a CPU tensor of dtype "
