@@ -99,7 +99,8 @@ extensions = [
         sources=["pyx/_kernels.pyx"],
         include_dirs=[np.get_include(), "pyx"],
         define_macros=DEFINES,
-        depends=["pyx/philox.h", "pyx/bits.h", "pyx/half.h", "pyx/omp_compat.h", "pyx/_types.pxd",
+        depends=["pyx/philox.h", "pyx/simd.h", "pyx/bits.h", "pyx/half.h", "pyx/omp_compat.h",
+                 "pyx/_types.pxd",
                  "cydrop/types.pxd", "cydrop/_kernels.pxd", "cydrop/kernels.pxd"],
     )
 ]

@@ -38,7 +38,7 @@ from _types cimport (
     cydrop_fill_fn, cydrop_philox4x32, cydrop_impl_supported,
     cydrop_impl_fn, cydrop_best_impl, CYDROP_IMPL_SCALAR, CYDROP_IMPL_AVX2,
     CYDROP_IMPL_AVX512, CYDROP_HAVE_OPENMP, omp_get_max_threads,
-    omp_set_num_threads,
+    omp_set_num_threads, cydrop_simd_table, cydrop_simd_for, cydrop_simd_name,
 )
 
 cdef extern from "bits.h" nogil:
@@ -73,6 +73,8 @@ cdef Py_ssize_t _parallel_min_chunks = 8
 IMPLS = {"scalar": CYDROP_IMPL_SCALAR, "avx2": CYDROP_IMPL_AVX2, "avx512": CYDROP_IMPL_AVX512}
 cdef int _impl = cydrop_best_impl()
 cdef cydrop_fill_fn _fill = cydrop_impl_fn(_impl)
+# the element loops that go with the path (simd.h): SSE2 with scalar Philox
+cdef const cydrop_simd_table *_simd = cydrop_simd_for(_impl)
 # float16 conversions: F16C where the CPU has it, unless the scalar Philox
 # path is chosen (CYDROP_SIMD=scalar: a CPU without SIMD), else portable C
 cdef bint _f16c = _impl != CYDROP_IMPL_SCALAR and cydrop_f16c_supported()
@@ -110,6 +112,7 @@ cdef struct Plan:
     uint64_t phase                # offset % 4
     uint32_t thr                  # keep iff word >= thr
     cydrop_fill_fn fill
+    const cydrop_simd_table *simd # the element loops (with the Philox path)
     bint half                     # x and o hold float16: computed in float32
     bint f16c                     # ... converted with F16C (else portable C)
     bint affine                   # keep ? x * scale + add : fill (alpha dropout)
@@ -139,11 +142,13 @@ cdef inline void _fill_wrapped(cydrop_fill_fn fill, uint32_t *words, uint64_t b,
 # ---------------------------------------------------------------------------
 # 1-D segment loops (typed, pointer based, one definition each)
 
-cdef inline void _seg_apply(const floating *x, Py_ssize_t xs,   # IN
+cdef inline void _seg_apply(const cydrop_simd_table *t,
+                            const floating *x, Py_ssize_t xs,   # IN
                             floating *o, Py_ssize_t os,         # OUT (may be x)
                             const uint8_t *keep, Py_ssize_t ks, # IN
                             Py_ssize_t r, floating scale) noexcept nogil:
-    """o = keep ? x * scale : 0 from keep flags (byte stride ks)."""
+    """o = keep ? x * scale : 0 from keep flags (byte stride ks); the
+    contiguous case runs the SIMD loop of ``t``."""
     cdef Py_ssize_t k
     cdef floating v
     if ks == 0:
@@ -155,9 +160,10 @@ cdef inline void _seg_apply(const floating *x, Py_ssize_t xs,   # IN
     # choice into a branch-free select (a branch on a random mask mispredicts
     # half the time) and vectorizes the contiguous loop.
     if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating) and ks == 1:
-        for k in range(r):
-            v = x[k] * scale
-            o[k] = v if keep[k] else 0
+        if floating is float:
+            t.keep_f32(x, o, keep, r, scale)
+        else:
+            t.keep_f64(x, o, keep, r, scale)
     else:
         for k in range(r):
             v = (<const floating *>(<const char *>x + k * xs))[0] * scale
@@ -204,17 +210,20 @@ cdef inline void _seg_affine(const floating *x, Py_ssize_t xs,   # IN
             (<floating *>(<char *>o + k * os))[0] = v if keep[k * ks] else fill
 
 
-cdef inline void _seg_apply_words(const floating *x, Py_ssize_t xs,   # IN
+cdef inline void _seg_apply_words(const cydrop_simd_table *t,
+                                  const floating *x, Py_ssize_t xs,   # IN
                                   floating *o, Py_ssize_t os,         # OUT (may be x)
                                   const uint32_t *w, uint32_t thr,    # IN, contiguous
                                   Py_ssize_t r, floating scale) noexcept nogil:
-    """The fused forward: o = (w >= thr) ? x * scale : 0, the keep test inline."""
+    """o = (w >= thr) ? x * scale : 0 from stream words in a buffer, the keep
+    test inline (the fused forward where the words are not made in registers)."""
     cdef Py_ssize_t k
     cdef floating v
     if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating):
-        for k in range(r):
-            v = x[k] * scale
-            o[k] = v if w[k] >= thr else 0
+        if floating is float:
+            t.words_f32(x, o, w, thr, r, scale)
+        else:
+            t.words_f64(x, o, w, thr, r, scale)
     else:
         for k in range(r):
             v = (<const floating *>(<const char *>x + k * xs))[0] * scale
@@ -292,29 +301,30 @@ cdef void _walk(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8_t *keep,
             cydrop_f2h(pl.f16c, buf + j, pl.o + ooff, pl.os[last], r)
         elif op == OP_APPLY_WORDS:
             if inplace:
-                _seg_apply_words(xp, pl.xs[last], <floating *>xp, pl.xs[last],
+                _seg_apply_words(pl.simd, xp, pl.xs[last], <floating *>xp, pl.xs[last],
                                  words + j, pl.thr, r, scale)
             else:
-                _seg_apply_words(xp, pl.xs[last], op_, pl.os[last],
+                _seg_apply_words(pl.simd, xp, pl.xs[last], op_, pl.os[last],
                                  words + j, pl.thr, r, scale)
         elif op == OP_APPLY_MASK:
             if pl.affine:
                 _seg_affine(xp, pl.xs[last], op_, pl.os[last],
                             <const uint8_t *>(pl.m + moff), pl.ms[last], r, scale, add, fill)
             elif inplace:
-                _seg_apply(xp, pl.xs[last], <floating *>xp, pl.xs[last],
+                _seg_apply(pl.simd, xp, pl.xs[last], <floating *>xp, pl.xs[last],
                            <const uint8_t *>(pl.m + moff), pl.ms[last], r, scale)
             else:
-                _seg_apply(xp, pl.xs[last], op_, pl.os[last],
+                _seg_apply(pl.simd, xp, pl.xs[last], op_, pl.os[last],
                            <const uint8_t *>(pl.m + moff), pl.ms[last], r, scale)
         else:
             if pl.affine:
                 _seg_affine(xp, pl.xs[last], op_, pl.os[last], keep + j, 1, r, scale, add,
                             fill)
             elif inplace:
-                _seg_apply(xp, pl.xs[last], <floating *>xp, pl.xs[last], keep + j, 1, r, scale)
+                _seg_apply(pl.simd, xp, pl.xs[last], <floating *>xp, pl.xs[last], keep + j, 1, r,
+                           scale)
             else:
-                _seg_apply(xp, pl.xs[last], op_, pl.os[last], keep + j, 1, r, scale)
+                _seg_apply(pl.simd, xp, pl.xs[last], op_, pl.os[last], keep + j, 1, r, scale)
         pos += r
         idx[last] += r
         d = last
@@ -367,6 +377,71 @@ cdef const uint32_t *_flags(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
 
 cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
                      floating scale) noexcept nogil:
+    """One work item.  Contiguous x and out take the SIMD loops of simd.h
+    directly: a forward from the stream makes its words in registers
+    (`_fused_part`), packed bits are applied without unpacking them; the
+    general three steps (`_run_items`) do the rest."""
+    cdef Py_ssize_t a, done
+    if _contiguous(pl, <floating>0):
+        if pl.src == SRC_STREAM and not pl.write_mask and not pl.affine:
+            # from the first element on a block boundary (offset % 4 != 0)
+            a = start + <Py_ssize_t>((4 - ((pl.phase + <uint64_t>start) & 3)) & 3)
+            done = 0
+            if not pl.write_bits or a % 8 == 0:
+                done = _fused_part(pl, a, end, scale)
+            if done:
+                if a > start:
+                    _run_items(pl, start, a, scale)
+                if a + done < end:
+                    _run_items(pl, a + done, end, scale)
+                return
+        elif pl.src == SRC_BITS and not pl.affine:
+            # start is a multiple of CHUNK, so on a byte of the bits
+            if floating is float:
+                pl.simd.bits_f32(<const float *>pl.x + start, <float *>pl.o + start,
+                                 pl.bits + (start >> 3), <size_t>(end - start), scale)
+            else:
+                pl.simd.bits_f64(<const double *>pl.x + start, <double *>pl.o + start,
+                                 pl.bits + (start >> 3), <size_t>(end - start), scale)
+            return
+    _run_items(pl, start, end, scale)
+
+
+cdef inline bint _contiguous(const Plan *pl, floating kind) noexcept nogil:
+    """x and out given, contiguous (one merged axis, unit strides), not float16."""
+    return (pl.x != NULL and pl.ndim == 1 and not pl.half
+            and pl.xs[0] == <Py_ssize_t>sizeof(floating)
+            and pl.os[0] == <Py_ssize_t>sizeof(floating))
+
+
+cdef inline Py_ssize_t _fused_part(const Plan *pl, Py_ssize_t a, Py_ssize_t end,
+                                   floating scale) noexcept nogil:
+    """The fused loop from element ``a`` (on a block boundary) towards ``end``,
+    writing the packed bits too when the plan asks: returns how many elements
+    it did (whole groups of blocks; 0 if none, if this path has no fused loop,
+    or if the range runs past the stream's last block, where it wraps)."""
+    cdef uint64_t b
+    cdef uint8_t *bits = pl.bits + (a >> 3) if pl.write_bits else NULL
+    if a >= end:
+        return 0
+    b = (pl.block0 + ((pl.phase + <uint64_t>a) >> 2)) & (_NBLOCKS - 1)
+    if <uint64_t>(end - a) // 4 + 1 > _NBLOCKS - b:
+        return 0
+    if floating is float:
+        if pl.simd.fused_f32 == NULL:
+            return 0
+        return <Py_ssize_t>pl.simd.fused_f32(<const float *>pl.x + a, <float *>pl.o + a, bits,
+                                             <size_t>(end - a), b, pl.seed, pl.thr, scale)
+    else:
+        if pl.simd.fused_f64 == NULL:
+            return 0
+        return <Py_ssize_t>pl.simd.fused_f64(<const double *>pl.x + a, <double *>pl.o + a, bits,
+                                             <size_t>(end - a), b, pl.seed, pl.thr, scale)
+
+
+cdef void _run_items(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
+                     floating scale) noexcept nogil:
+    """Steps 1-3 of a work item through the word/flag buffers."""
     cdef uint32_t words[CHUNK + 8]
     cdef uint8_t keep[CHUNK + 8]
     cdef const uint32_t *w = _flags(pl, start, end, words, keep)
@@ -400,9 +475,9 @@ cdef void _run_chunk_half(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
         if pl.affine:
             _seg_affine(<const float *>buf, 4, buf, 4, keep, 1, cnt, scale, add, fill)
         else:
-            _seg_apply(<const float *>buf, 4, buf, 4, keep, 1, cnt, scale)
+            _seg_apply(pl.simd, <const float *>buf, 4, buf, 4, keep, 1, cnt, scale)
     else:
-        _seg_apply_words(<const float *>buf, 4, buf, 4, w, pl.thr, cnt, scale)
+        _seg_apply_words(pl.simd, <const float *>buf, 4, buf, 4, w, pl.thr, cnt, scale)
     _walk[float](pl, start, end, keep, w, buf, OP_STORE_HALF, scale)
 
 
@@ -503,6 +578,7 @@ cdef inline void _plan_defaults(Plan *pl) noexcept nogil:
     pl.write_bits = False
     _stream_plan(pl, 0, 0, 0)
     pl.fill = _fill
+    pl.simd = _simd
     pl.half = False
     pl.f16c = _f16c
     pl.affine = False
@@ -965,6 +1041,13 @@ def half_convert(cnp.ndarray src not None, cnp.ndarray dst not None, impl=None):
         raise TypeError("half_convert takes float32 -> float16 or float16 -> float32")
 
 
+def simd_loops():
+    """The instruction set of the element loops the kernels use (they follow
+    the Philox path): "avx512", "avx2", "sse2" (with the scalar path on
+    x86-64) or "c" (portable C)."""
+    return cydrop_simd_name(_impl).decode()
+
+
 def f16c_supported():
     """Whether this CPU and build can use F16C."""
     return bool(cydrop_f16c_supported())
@@ -980,12 +1063,13 @@ def get_impl():
 def set_impl(name):
     """Choose the Philox implementation (the fastest is chosen at import;
     ``CYDROP_SIMD=scalar|avx2|avx512`` in the environment chooses too)."""
-    global _impl, _fill, _f16c
+    global _impl, _fill, _f16c, _simd
     if not impl_supported(name):
         raise ValueError(f"Philox implementation {name!r} is not available on this CPU/build"
                          f"{_cap_note()}; choose from {available_impls()}")
     _impl = IMPLS[name]
     _fill = cydrop_impl_fn(_impl)
+    _simd = cydrop_simd_for(_impl)
     _f16c = _impl != CYDROP_IMPL_SCALAR and cydrop_f16c_supported()
 
 

@@ -177,10 +177,11 @@ static inline void cydrop__round8(cydrop_state8 *s, __m256i k0, __m256i k1)
     s->c3 = lo0;
 }
 
+/* 4x8 transpose: structure of arrays -> the group's 32 words in stream
+ * order, eight per vector (four words per block, blocks in order). */
 __attribute__((target("avx2")))
-static inline void cydrop__store8(const cydrop_state8 *s, uint32_t *words)
+static inline void cydrop__words8(const cydrop_state8 *s, __m256i w[4])
 {
-    /* 4x8 transpose: structure of arrays -> four words per block. */
     __m256i t0 = _mm256_unpacklo_epi32(s->c0, s->c1);
     __m256i t1 = _mm256_unpackhi_epi32(s->c0, s->c1);
     __m256i t2 = _mm256_unpacklo_epi32(s->c2, s->c3);
@@ -189,10 +190,20 @@ static inline void cydrop__store8(const cydrop_state8 *s, uint32_t *words)
     __m256i u1 = _mm256_unpackhi_epi64(t0, t2);   /* blocks 1 | 5 */
     __m256i u2 = _mm256_unpacklo_epi64(t1, t3);   /* blocks 2 | 6 */
     __m256i u3 = _mm256_unpackhi_epi64(t1, t3);   /* blocks 3 | 7 */
-    _mm256_storeu_si256((__m256i *)(words + 0), _mm256_permute2x128_si256(u0, u1, 0x20));
-    _mm256_storeu_si256((__m256i *)(words + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
-    _mm256_storeu_si256((__m256i *)(words + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
-    _mm256_storeu_si256((__m256i *)(words + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
+    w[0] = _mm256_permute2x128_si256(u0, u1, 0x20);
+    w[1] = _mm256_permute2x128_si256(u2, u3, 0x20);
+    w[2] = _mm256_permute2x128_si256(u0, u1, 0x31);
+    w[3] = _mm256_permute2x128_si256(u2, u3, 0x31);
+}
+
+__attribute__((target("avx2")))
+static inline void cydrop__store8(const cydrop_state8 *s, uint32_t *words)
+{
+    __m256i w[4];
+    int j;
+    cydrop__words8(s, w);
+    for (j = 0; j < 4; j++)
+        _mm256_storeu_si256((__m256i *)(words + 8 * j), w[j]);
 }
 
 __attribute__((target("avx2")))
@@ -276,8 +287,9 @@ static inline void cydrop__round16(cydrop_state16 *s, __m512i k0, __m512i k1)
     s->c3 = lo0;
 }
 
+/* 4x16 transpose: the group's 64 words in stream order, 16 per vector. */
 __attribute__((target("avx512f")))
-static inline void cydrop__store16(const cydrop_state16 *s, uint32_t *words)
+static inline void cydrop__words16(const cydrop_state16 *s, __m512i w[4])
 {
     __m512i t0 = _mm512_unpacklo_epi32(s->c0, s->c1);
     __m512i t1 = _mm512_unpackhi_epi32(s->c0, s->c1);
@@ -291,10 +303,20 @@ static inline void cydrop__store16(const cydrop_state16 *s, uint32_t *words)
     __m512i v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);  /* 2 6 3 7 */
     __m512i v2 = _mm512_shuffle_i32x4(u0, u1, 0xEE);  /* 8 12 9 13 */
     __m512i v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);  /* 10 14 11 15 */
-    _mm512_storeu_si512((void *)(words + 0), _mm512_shuffle_i32x4(v0, v1, 0x88));
-    _mm512_storeu_si512((void *)(words + 16), _mm512_shuffle_i32x4(v0, v1, 0xDD));
-    _mm512_storeu_si512((void *)(words + 32), _mm512_shuffle_i32x4(v2, v3, 0x88));
-    _mm512_storeu_si512((void *)(words + 48), _mm512_shuffle_i32x4(v2, v3, 0xDD));
+    w[0] = _mm512_shuffle_i32x4(v0, v1, 0x88);
+    w[1] = _mm512_shuffle_i32x4(v0, v1, 0xDD);
+    w[2] = _mm512_shuffle_i32x4(v2, v3, 0x88);
+    w[3] = _mm512_shuffle_i32x4(v2, v3, 0xDD);
+}
+
+__attribute__((target("avx512f")))
+static inline void cydrop__store16(const cydrop_state16 *s, uint32_t *words)
+{
+    __m512i w[4];
+    int j;
+    cydrop__words16(s, w);
+    for (j = 0; j < 4; j++)
+        _mm512_storeu_si512((void *)(words + 16 * j), w[j]);
 }
 
 __attribute__((target("avx512f")))

@@ -1,0 +1,709 @@
+/*
+ * The element loops of cydrop's kernels, one version per instruction set,
+ * picked with the Philox path (docs/design.md, "Kernels"):
+ *
+ *   keep   o[k] = keep[k] ? x[k] * scale : 0      (bool mask or keep flags)
+ *   words  o[k] = w[k] >= thr ? x[k] * scale : 0  (stream words in a buffer)
+ *   fused  the same with the words made in registers: each group of Philox
+ *          blocks is computed, transposed into stream order, compared and
+ *          applied to the elements it covers, so that the arithmetic of the
+ *          stream and the loads/stores of the array interleave in one
+ *          instruction stream (no word buffer, no second pass).  Only the
+ *          SIMD paths have it; its table entry is NULL on the others.
+ *
+ * Every version computes the same products (one IEEE multiply per element,
+ * no fma) and writes +0.0 where an element is dropped, so results are
+ * bit-identical across versions.  `x` and `o` may be the same array (in
+ * place); otherwise they must not overlap.
+ *
+ * Versions: plain C (any CPU; also the CYDROP_NO_SIMD build), SSE2 (baseline
+ * x86-64: the scalar Philox path), AVX2 and AVX-512F (compiled with target
+ * attributes, run only where the CPU has them).
+ */
+#ifndef CYDROP_SIMD_H
+#define CYDROP_SIMD_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "philox.h"
+
+#if defined(__SSE2__) && !defined(CYDROP_NO_SIMD)
+#define CYDROP_HAVE_SSE2 1
+#include <emmintrin.h>
+#else
+#define CYDROP_HAVE_SSE2 0
+#endif
+
+typedef size_t (*cydrop_fused_f32_fn)(const float *x, float *o, uint8_t *bits, size_t n,
+                                      uint64_t b0, uint64_t seed, uint32_t thr, float scale);
+typedef size_t (*cydrop_fused_f64_fn)(const double *x, double *o, uint8_t *bits, size_t n,
+                                      uint64_t b0, uint64_t seed, uint32_t thr, double scale);
+typedef void (*cydrop_keep_f32_fn)(const float *x, float *o, const uint8_t *keep, size_t n,
+                                   float scale);
+typedef void (*cydrop_keep_f64_fn)(const double *x, double *o, const uint8_t *keep, size_t n,
+                                   double scale);
+typedef void (*cydrop_words_f32_fn)(const float *x, float *o, const uint32_t *w, uint32_t thr,
+                                    size_t n, float scale);
+typedef void (*cydrop_words_f64_fn)(const double *x, double *o, const uint32_t *w, uint32_t thr,
+                                    size_t n, double scale);
+typedef void (*cydrop_bits_f32_fn)(const float *x, float *o, const uint8_t *bits, size_t n,
+                                   float scale);
+typedef void (*cydrop_bits_f64_fn)(const double *x, double *o, const uint8_t *bits, size_t n,
+                                   double scale);
+
+typedef struct {
+    /* x, o: n elements from stream block b0 (word 4 * b0 for element 0; the
+     * caller keeps b0 + n / 4 within the 2**62 blocks); bits (or NULL): the
+     * keep flags packed, bit k % 8 of byte k / 8 for element k; returns how
+     * many leading elements it wrote (whole groups of 32 or 64, maybe 0). */
+    cydrop_fused_f32_fn fused_f32;
+    cydrop_fused_f64_fn fused_f64;
+    cydrop_keep_f32_fn keep_f32;
+    cydrop_keep_f64_fn keep_f64;
+    cydrop_words_f32_fn words_f32;
+    cydrop_words_f64_fn words_f64;
+    /* o = bit k ? x * scale : 0, bits as above (element 0 at bit 0) */
+    cydrop_bits_f32_fn bits_f32;
+    cydrop_bits_f64_fn bits_f64;
+} cydrop_simd_table;
+
+/* ---- plain C ------------------------------------------------------------ */
+
+/* the product is unconditional: a branch-free select */
+#define CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, zero)        \
+    for (; (k) < (n); (k)++)                                    \
+        (o)[k] = (keep)[k] ? (x)[k] * (scale) : (zero);
+
+#define CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, zero)     \
+    for (; (k) < (n); (k)++)                                    \
+        (o)[k] = (w)[k] >= (thr) ? (x)[k] * (scale) : (zero);
+
+#define CYDROP_BITS_TAIL(x, o, bits, k, n, scale, zero)                      \
+    for (; (k) < (n); (k)++)                                                  \
+        (o)[k] = ((bits)[(k) >> 3] >> ((k) & 7)) & 1 ? (x)[k] * (scale) : (zero);
+
+static void cydrop_keep_f32_c(const float *x, float *o, const uint8_t *keep, size_t n,
+                              float scale)
+{
+    size_t k = 0;
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0f)
+}
+
+static void cydrop_keep_f64_c(const double *x, double *o, const uint8_t *keep, size_t n,
+                              double scale)
+{
+    size_t k = 0;
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0)
+}
+
+static void cydrop_words_f32_c(const float *x, float *o, const uint32_t *w, uint32_t thr,
+                               size_t n, float scale)
+{
+    size_t k = 0;
+    CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0f)
+}
+
+static void cydrop_words_f64_c(const double *x, double *o, const uint32_t *w, uint32_t thr,
+                               size_t n, double scale)
+{
+    size_t k = 0;
+    CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0)
+}
+
+static void cydrop_bits_f32_c(const float *x, float *o, const uint8_t *bits, size_t n,
+                              float scale)
+{
+    size_t k = 0;
+    CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0f)
+}
+
+static void cydrop_bits_f64_c(const double *x, double *o, const uint8_t *bits, size_t n,
+                              double scale)
+{
+    size_t k = 0;
+    CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0)
+}
+
+static const cydrop_simd_table cydrop_table_c = {
+    NULL, NULL, cydrop_keep_f32_c, cydrop_keep_f64_c, cydrop_words_f32_c, cydrop_words_f64_c,
+    cydrop_bits_f32_c, cydrop_bits_f64_c,
+};
+
+/* ---- SSE2 (every x86-64 CPU) -------------------------------------------- */
+#if CYDROP_HAVE_SSE2
+
+/* d: 0xFF.. where an element is dropped; andnot keeps x * scale elsewhere */
+static void cydrop_keep_f32_sse2(const float *x, float *o, const uint8_t *keep, size_t n,
+                                 float scale)
+{
+    const __m128 vs = _mm_set1_ps(scale);
+    const __m128i z = _mm_setzero_si128();
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m128i d = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(keep + k)), z);
+        __m128i lo = _mm_unpacklo_epi8(d, d), hi = _mm_unpackhi_epi8(d, d);
+        __m128i m[4];
+        int j;
+        m[0] = _mm_unpacklo_epi16(lo, lo);
+        m[1] = _mm_unpackhi_epi16(lo, lo);
+        m[2] = _mm_unpacklo_epi16(hi, hi);
+        m[3] = _mm_unpackhi_epi16(hi, hi);
+        for (j = 0; j < 4; j++)
+            _mm_storeu_ps(o + k + 4 * j,
+                          _mm_andnot_ps(_mm_castsi128_ps(m[j]),
+                                        _mm_mul_ps(_mm_loadu_ps(x + k + 4 * j), vs)));
+    }
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0f)
+}
+
+static void cydrop_keep_f64_sse2(const double *x, double *o, const uint8_t *keep, size_t n,
+                                 double scale)
+{
+    const __m128d vs = _mm_set1_pd(scale);
+    const __m128i z = _mm_setzero_si128();
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m128i d = _mm_cmpeq_epi8(_mm_loadl_epi64((const __m128i *)(keep + k)), z);
+        __m128i lo = _mm_unpacklo_epi8(d, d);              /* 8 x 16 bits */
+        __m128i a = _mm_unpacklo_epi16(lo, lo), b = _mm_unpackhi_epi16(lo, lo);
+        __m128i m[4];
+        int j;
+        m[0] = _mm_unpacklo_epi32(a, a);
+        m[1] = _mm_unpackhi_epi32(a, a);
+        m[2] = _mm_unpacklo_epi32(b, b);
+        m[3] = _mm_unpackhi_epi32(b, b);
+        for (j = 0; j < 4; j++)
+            _mm_storeu_pd(o + k + 2 * j,
+                          _mm_andnot_pd(_mm_castsi128_pd(m[j]),
+                                        _mm_mul_pd(_mm_loadu_pd(x + k + 2 * j), vs)));
+    }
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0)
+}
+
+/* w >= thr unsigned, with SSE2's signed compare: flip the sign bits;
+ * dropped where thr > w */
+static void cydrop_words_f32_sse2(const float *x, float *o, const uint32_t *w, uint32_t thr,
+                                  size_t n, float scale)
+{
+    const __m128 vs = _mm_set1_ps(scale);
+    const __m128i sign = _mm_set1_epi32((int)0x80000000u);
+    const __m128i t = _mm_set1_epi32((int)(thr ^ 0x80000000u));
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m128i d = _mm_cmpgt_epi32(t, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(w + k)),
+                                                     sign));
+        _mm_storeu_ps(o + k, _mm_andnot_ps(_mm_castsi128_ps(d),
+                                           _mm_mul_ps(_mm_loadu_ps(x + k), vs)));
+    }
+    CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0f)
+}
+
+static void cydrop_words_f64_sse2(const double *x, double *o, const uint32_t *w, uint32_t thr,
+                                  size_t n, double scale)
+{
+    const __m128d vs = _mm_set1_pd(scale);
+    const __m128i sign = _mm_set1_epi32((int)0x80000000u);
+    const __m128i t = _mm_set1_epi32((int)(thr ^ 0x80000000u));
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m128i d = _mm_cmpgt_epi32(t, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(w + k)),
+                                                     sign));
+        __m128i d0 = _mm_unpacklo_epi32(d, d), d1 = _mm_unpackhi_epi32(d, d);
+        _mm_storeu_pd(o + k, _mm_andnot_pd(_mm_castsi128_pd(d0),
+                                           _mm_mul_pd(_mm_loadu_pd(x + k), vs)));
+        _mm_storeu_pd(o + k + 2, _mm_andnot_pd(_mm_castsi128_pd(d1),
+                                               _mm_mul_pd(_mm_loadu_pd(x + k + 2), vs)));
+    }
+    CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0)
+}
+
+/* bit j of a byte into lane j: and with the lane's bit, compare equal */
+static void cydrop_bits_f32_sse2(const float *x, float *o, const uint8_t *bits, size_t n,
+                                 float scale)
+{
+    const __m128 vs = _mm_set1_ps(scale);
+    const __m128i lo = _mm_setr_epi32(1, 2, 4, 8), hi = _mm_setr_epi32(16, 32, 64, 128);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m128i b = _mm_set1_epi32(bits[k >> 3]);
+        __m128i m0 = _mm_cmpeq_epi32(_mm_and_si128(b, lo), lo);
+        __m128i m1 = _mm_cmpeq_epi32(_mm_and_si128(b, hi), hi);
+        _mm_storeu_ps(o + k, _mm_and_ps(_mm_castsi128_ps(m0), _mm_mul_ps(_mm_loadu_ps(x + k), vs)));
+        _mm_storeu_ps(o + k + 4, _mm_and_ps(_mm_castsi128_ps(m1),
+                                            _mm_mul_ps(_mm_loadu_ps(x + k + 4), vs)));
+    }
+    CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0f)
+}
+
+static void cydrop_bits_f64_sse2(const double *x, double *o, const uint8_t *bits, size_t n,
+                                 double scale)
+{
+    const __m128d vs = _mm_set1_pd(scale);
+    /* 64-bit lanes as pairs of 32-bit ones: both halves test the same bit */
+    const __m128i l0 = _mm_setr_epi32(1, 1, 2, 2), l1 = _mm_setr_epi32(4, 4, 8, 8);
+    const __m128i l2 = _mm_setr_epi32(16, 16, 32, 32), l3 = _mm_setr_epi32(64, 64, 128, 128);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m128i b = _mm_set1_epi32(bits[k >> 3]);
+        __m128i m0 = _mm_cmpeq_epi32(_mm_and_si128(b, l0), l0);
+        __m128i m1 = _mm_cmpeq_epi32(_mm_and_si128(b, l1), l1);
+        __m128i m2 = _mm_cmpeq_epi32(_mm_and_si128(b, l2), l2);
+        __m128i m3 = _mm_cmpeq_epi32(_mm_and_si128(b, l3), l3);
+        _mm_storeu_pd(o + k, _mm_and_pd(_mm_castsi128_pd(m0), _mm_mul_pd(_mm_loadu_pd(x + k), vs)));
+        _mm_storeu_pd(o + k + 2, _mm_and_pd(_mm_castsi128_pd(m1),
+                                            _mm_mul_pd(_mm_loadu_pd(x + k + 2), vs)));
+        _mm_storeu_pd(o + k + 4, _mm_and_pd(_mm_castsi128_pd(m2),
+                                            _mm_mul_pd(_mm_loadu_pd(x + k + 4), vs)));
+        _mm_storeu_pd(o + k + 6, _mm_and_pd(_mm_castsi128_pd(m3),
+                                            _mm_mul_pd(_mm_loadu_pd(x + k + 6), vs)));
+    }
+    CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0)
+}
+
+static const cydrop_simd_table cydrop_table_sse2 = {
+    NULL, NULL, cydrop_keep_f32_sse2, cydrop_keep_f64_sse2,
+    cydrop_words_f32_sse2, cydrop_words_f64_sse2, cydrop_bits_f32_sse2, cydrop_bits_f64_sse2,
+};
+
+#endif /* CYDROP_HAVE_SSE2 */
+
+#if CYDROP_HAVE_X86_SIMD
+
+#ifndef CYDROP_KEEP_PREFETCH
+#define CYDROP_KEEP_PREFETCH 0
+#endif
+#define CYDROP_PF(p, k, size)                                                        \
+    if (CYDROP_KEEP_PREFETCH && ((k) * (size)) % 64 == 0)                            \
+        _mm_prefetch((const char *)(p) + CYDROP_KEEP_PREFETCH, _MM_HINT_T0);
+
+/* Software prefetch distance of the fused loops, in bytes of x ahead of the
+ * group being computed (0: none).  While a group's ten rounds run, nothing
+ * else would ask the memory system for the next elements. */
+#ifndef CYDROP_FUSED_PREFETCH
+#define CYDROP_FUSED_PREFETCH 0
+#endif
+
+/* ---- AVX2 ---------------------------------------------------------------- */
+
+/* keep mask (all ones where w >= thr): AVX2 has no unsigned compare */
+#define CYDROP_GE8(w, t) _mm256_cmpeq_epi32(_mm256_max_epu32((w), (t)), (w))
+
+__attribute__((target("avx2")))
+static void cydrop_keep_f32_avx2(const float *x, float *o, const uint8_t *keep, size_t n,
+                                 float scale)
+{
+    const __m256 vs = _mm256_set1_ps(scale);
+    const __m256i z = _mm256_setzero_si256();
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256i d = _mm256_cmpeq_epi32(
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(keep + k))), z);
+        _mm256_storeu_ps(o + k, _mm256_andnot_ps(_mm256_castsi256_ps(d),
+                                                 _mm256_mul_ps(_mm256_loadu_ps(x + k), vs)));
+    }
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0f)
+}
+
+__attribute__((target("avx2")))
+static void cydrop_keep_f64_avx2(const double *x, double *o, const uint8_t *keep, size_t n,
+                                 double scale)
+{
+    const __m256d vs = _mm256_set1_pd(scale);
+    const __m256i z = _mm256_setzero_si256();
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m128i b = _mm_loadl_epi64((const __m128i *)(keep + k));
+        __m256i d0 = _mm256_cmpeq_epi64(_mm256_cvtepu8_epi64(b), z);
+        __m256i d1 = _mm256_cmpeq_epi64(_mm256_cvtepu8_epi64(_mm_srli_si128(b, 4)), z);
+        _mm256_storeu_pd(o + k, _mm256_andnot_pd(_mm256_castsi256_pd(d0),
+                                                 _mm256_mul_pd(_mm256_loadu_pd(x + k), vs)));
+        _mm256_storeu_pd(o + k + 4,
+                         _mm256_andnot_pd(_mm256_castsi256_pd(d1),
+                                          _mm256_mul_pd(_mm256_loadu_pd(x + k + 4), vs)));
+    }
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0)
+}
+
+__attribute__((target("avx2")))
+static inline void cydrop__apply8_f32(const float *x, float *o, uint8_t *bits, __m256i w,
+                                      __m256i t, __m256 vs)
+{
+    __m256 m = _mm256_castsi256_ps(CYDROP_GE8(w, t));
+    if (bits)
+        *bits = (uint8_t)_mm256_movemask_ps(m);
+    _mm256_storeu_ps(o, _mm256_and_ps(m, _mm256_mul_ps(_mm256_loadu_ps(x), vs)));
+}
+
+__attribute__((target("avx2")))
+static inline void cydrop__apply8_f64(const double *x, double *o, uint8_t *bits, __m256i w,
+                                      __m256i t, __m256d vs)
+{
+    __m256i m = CYDROP_GE8(w, t);
+    if (bits)
+        *bits = (uint8_t)_mm256_movemask_ps(_mm256_castsi256_ps(m));
+    __m256i m0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m));
+    __m256i m1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1));
+    _mm256_storeu_pd(o, _mm256_and_pd(_mm256_castsi256_pd(m0),
+                                      _mm256_mul_pd(_mm256_loadu_pd(x), vs)));
+    _mm256_storeu_pd(o + 4, _mm256_and_pd(_mm256_castsi256_pd(m1),
+                                          _mm256_mul_pd(_mm256_loadu_pd(x + 4), vs)));
+}
+
+__attribute__((target("avx2")))
+static void cydrop_words_f32_avx2(const float *x, float *o, const uint32_t *w, uint32_t thr,
+                                  size_t n, float scale)
+{
+    const __m256 vs = _mm256_set1_ps(scale);
+    const __m256i t = _mm256_set1_epi32((int)thr);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        cydrop__apply8_f32(x + k, o + k, NULL, _mm256_loadu_si256((const __m256i *)(w + k)), t,
+                           vs);
+    CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0f)
+}
+
+__attribute__((target("avx2")))
+static void cydrop_words_f64_avx2(const double *x, double *o, const uint32_t *w, uint32_t thr,
+                                  size_t n, double scale)
+{
+    const __m256d vs = _mm256_set1_pd(scale);
+    const __m256i t = _mm256_set1_epi32((int)thr);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        cydrop__apply8_f64(x + k, o + k, NULL, _mm256_loadu_si256((const __m256i *)(w + k)), t,
+                           vs);
+    CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0)
+}
+
+/* CYDROP_GROUPS groups of 8 blocks (32 words, 32 elements) per step, as in
+ * the fill; then single groups.  FLOAT is float or double, APPLY its
+ * 8-element apply. */
+#define CYDROP_FUSED8_BODY(APPLY, VS)                                                  \
+    const __m256i t = _mm256_set1_epi32((int)thr);                                     \
+    size_t i = 0;                                                                      \
+    int g, r, j;                                                                       \
+    for (; i + 32 * CYDROP_GROUPS <= n; i += 32 * CYDROP_GROUPS) {                     \
+        cydrop_state8 s[CYDROP_GROUPS];                                                \
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
+        if (CYDROP_FUSED_PREFETCH)                                                     \
+            for (j = 0; j < (int)(32 * CYDROP_GROUPS * sizeof(x[0])); j += 64)         \
+                _mm_prefetch((const char *)(x + i) + CYDROP_FUSED_PREFETCH + j,        \
+                             _MM_HINT_T0);                                             \
+        for (g = 0; g < CYDROP_GROUPS; g++)                                            \
+            cydrop__init8(&s[g], b0 + i / 4 + 8 * (uint64_t)g);                        \
+        for (r = 0; r < 10; r++) {                                                     \
+            __m256i vk0, vk1;                                                          \
+            if (r > 0) {                                                               \
+                k0 += CYDROP_PHILOX_W0;                                                \
+                k1 += CYDROP_PHILOX_W1;                                                \
+            }                                                                          \
+            vk0 = _mm256_set1_epi32((int)k0);                                          \
+            vk1 = _mm256_set1_epi32((int)k1);                                          \
+            for (g = 0; g < CYDROP_GROUPS; g++)                                        \
+                cydrop__round8(&s[g], vk0, vk1);                                       \
+        }                                                                              \
+        for (g = 0; g < CYDROP_GROUPS; g++) {                                          \
+            __m256i w[4];                                                              \
+            cydrop__words8(&s[g], w);                                                  \
+            for (j = 0; j < 4; j++)                                                    \
+                APPLY(x + i + 32 * g + 8 * j, o + i + 32 * g + 8 * j,                  \
+                      bits ? bits + (i + 32 * g + 8 * j) / 8 : NULL, w[j], t, VS);     \
+        }                                                                              \
+    }                                                                                  \
+    for (; i + 32 <= n; i += 32) {                                                     \
+        cydrop_state8 s;                                                               \
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
+        __m256i w[4];                                                                  \
+        cydrop__init8(&s, b0 + i / 4);                                                 \
+        for (r = 0; r < 10; r++) {                                                     \
+            if (r > 0) {                                                               \
+                k0 += CYDROP_PHILOX_W0;                                                \
+                k1 += CYDROP_PHILOX_W1;                                                \
+            }                                                                          \
+            cydrop__round8(&s, _mm256_set1_epi32((int)k0), _mm256_set1_epi32((int)k1)); \
+        }                                                                              \
+        cydrop__words8(&s, w);                                                         \
+        for (j = 0; j < 4; j++)                                                        \
+            APPLY(x + i + 8 * j, o + i + 8 * j, bits ? bits + (i + 8 * j) / 8 : NULL,  \
+                  w[j], t, VS);                                                        \
+    }                                                                                  \
+    return i;
+
+__attribute__((target("avx2")))
+static size_t cydrop_fused_f32_avx2(const float *x, float *o, uint8_t *bits, size_t n,
+                                    uint64_t b0, uint64_t seed, uint32_t thr, float scale)
+{
+    const __m256 vs = _mm256_set1_ps(scale);
+    CYDROP_FUSED8_BODY(cydrop__apply8_f32, vs)
+}
+
+__attribute__((target("avx2")))
+static size_t cydrop_fused_f64_avx2(const double *x, double *o, uint8_t *bits, size_t n,
+                                    uint64_t b0, uint64_t seed, uint32_t thr, double scale)
+{
+    const __m256d vs = _mm256_set1_pd(scale);
+    CYDROP_FUSED8_BODY(cydrop__apply8_f64, vs)
+}
+
+__attribute__((target("avx2")))
+static void cydrop_bits_f32_avx2(const float *x, float *o, const uint8_t *bits, size_t n,
+                                 float scale)
+{
+    const __m256 vs = _mm256_set1_ps(scale);
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256i m = _mm256_set1_epi32(bits[k >> 3]);
+        m = _mm256_cmpeq_epi32(_mm256_and_si256(m, lane), lane);
+        _mm256_storeu_ps(o + k, _mm256_and_ps(_mm256_castsi256_ps(m),
+                                              _mm256_mul_ps(_mm256_loadu_ps(x + k), vs)));
+    }
+    CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0f)
+}
+
+__attribute__((target("avx2")))
+static void cydrop_bits_f64_avx2(const double *x, double *o, const uint8_t *bits, size_t n,
+                                 double scale)
+{
+    const __m256d vs = _mm256_set1_pd(scale);
+    const __m256i l0 = _mm256_setr_epi64x(1, 2, 4, 8), l1 = _mm256_setr_epi64x(16, 32, 64, 128);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256i b = _mm256_set1_epi64x(bits[k >> 3]);
+        __m256i m0 = _mm256_cmpeq_epi64(_mm256_and_si256(b, l0), l0);
+        __m256i m1 = _mm256_cmpeq_epi64(_mm256_and_si256(b, l1), l1);
+        _mm256_storeu_pd(o + k, _mm256_and_pd(_mm256_castsi256_pd(m0),
+                                              _mm256_mul_pd(_mm256_loadu_pd(x + k), vs)));
+        _mm256_storeu_pd(o + k + 4, _mm256_and_pd(_mm256_castsi256_pd(m1),
+                                                  _mm256_mul_pd(_mm256_loadu_pd(x + k + 4), vs)));
+    }
+    CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0)
+}
+
+static const cydrop_simd_table cydrop_table_avx2 = {
+    cydrop_fused_f32_avx2, cydrop_fused_f64_avx2, cydrop_keep_f32_avx2, cydrop_keep_f64_avx2,
+    cydrop_words_f32_avx2, cydrop_words_f64_avx2, cydrop_bits_f32_avx2, cydrop_bits_f64_avx2,
+};
+
+/* ---- AVX-512F ------------------------------------------------------------ */
+
+__attribute__((target("avx512f")))
+static void cydrop_keep_f32_avx512(const float *x, float *o, const uint8_t *keep, size_t n,
+                                   float scale)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        CYDROP_PF(x + k, k, 4)
+        CYDROP_PF(keep + k, k, 1)
+        __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(keep + k)));
+        _mm512_storeu_ps(o + k, _mm512_maskz_mul_ps(_mm512_test_epi32_mask(b, b),
+                                                    _mm512_loadu_ps(x + k), vs));
+    }
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0f)
+}
+
+__attribute__((target("avx512f")))
+static void cydrop_keep_f64_avx512(const double *x, double *o, const uint8_t *keep, size_t n,
+                                   double scale)
+{
+    const __m512d vs = _mm512_set1_pd(scale);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        CYDROP_PF(x + k, k, 8)
+        CYDROP_PF(keep + k, k, 1)
+        __m512i b = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(keep + k)));
+        _mm512_storeu_pd(o + k, _mm512_maskz_mul_pd(_mm512_test_epi64_mask(b, b),
+                                                    _mm512_loadu_pd(x + k), vs));
+    }
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0)
+}
+
+/* the compare's 16-bit mask is the 16 elements' packed bits, in order */
+#define CYDROP_STORE_BITS16(bits, m)                    \
+    if (bits) {                                         \
+        uint16_t m_ = (uint16_t)(m);                    \
+        memcpy((bits), &m_, 2);                         \
+    }
+
+__attribute__((target("avx512f")))
+static inline void cydrop__apply16_f32(const float *x, float *o, uint8_t *bits, __m512i w,
+                                       __m512i t, __m512 vs)
+{
+    __mmask16 m = _mm512_cmp_epu32_mask(w, t, _MM_CMPINT_NLT);
+    CYDROP_STORE_BITS16(bits, m)
+    _mm512_storeu_ps(o, _mm512_maskz_mul_ps(m, _mm512_loadu_ps(x), vs));
+}
+
+__attribute__((target("avx512f")))
+static inline void cydrop__apply16_f64(const double *x, double *o, uint8_t *bits, __m512i w,
+                                       __m512i t, __m512d vs)
+{
+    __mmask16 m = _mm512_cmp_epu32_mask(w, t, _MM_CMPINT_NLT);
+    CYDROP_STORE_BITS16(bits, m)
+    _mm512_storeu_pd(o, _mm512_maskz_mul_pd((__mmask8)m, _mm512_loadu_pd(x), vs));
+    _mm512_storeu_pd(o + 8, _mm512_maskz_mul_pd((__mmask8)(m >> 8), _mm512_loadu_pd(x + 8), vs));
+}
+
+__attribute__((target("avx512f")))
+static void cydrop_words_f32_avx512(const float *x, float *o, const uint32_t *w, uint32_t thr,
+                                    size_t n, float scale)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    const __m512i t = _mm512_set1_epi32((int)thr);
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16)
+        cydrop__apply16_f32(x + k, o + k, NULL, _mm512_loadu_si512((const void *)(w + k)), t, vs);
+    CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0f)
+}
+
+__attribute__((target("avx512f")))
+static void cydrop_words_f64_avx512(const double *x, double *o, const uint32_t *w, uint32_t thr,
+                                    size_t n, double scale)
+{
+    const __m512d vs = _mm512_set1_pd(scale);
+    const __m512i t = _mm512_set1_epi32((int)thr);
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16)
+        cydrop__apply16_f64(x + k, o + k, NULL, _mm512_loadu_si512((const void *)(w + k)), t, vs);
+    CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0)
+}
+
+#define CYDROP_FUSED16_BODY(APPLY, VS)                                                 \
+    const __m512i t = _mm512_set1_epi32((int)thr);                                     \
+    size_t i = 0;                                                                      \
+    int g, r, j;                                                                       \
+    for (; i + 64 * CYDROP_GROUPS <= n; i += 64 * CYDROP_GROUPS) {                     \
+        cydrop_state16 s[CYDROP_GROUPS];                                               \
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
+        if (CYDROP_FUSED_PREFETCH)                                                     \
+            for (j = 0; j < (int)(64 * CYDROP_GROUPS * sizeof(x[0])); j += 64)         \
+                _mm_prefetch((const char *)(x + i) + CYDROP_FUSED_PREFETCH + j,        \
+                             _MM_HINT_T0);                                             \
+        for (g = 0; g < CYDROP_GROUPS; g++)                                            \
+            cydrop__init16(&s[g], b0 + i / 4 + 16 * (uint64_t)g);                      \
+        for (r = 0; r < 10; r++) {                                                     \
+            __m512i vk0, vk1;                                                          \
+            if (r > 0) {                                                               \
+                k0 += CYDROP_PHILOX_W0;                                                \
+                k1 += CYDROP_PHILOX_W1;                                                \
+            }                                                                          \
+            vk0 = _mm512_set1_epi32((int)k0);                                          \
+            vk1 = _mm512_set1_epi32((int)k1);                                          \
+            for (g = 0; g < CYDROP_GROUPS; g++)                                        \
+                cydrop__round16(&s[g], vk0, vk1);                                      \
+        }                                                                              \
+        for (g = 0; g < CYDROP_GROUPS; g++) {                                          \
+            __m512i w[4];                                                              \
+            cydrop__words16(&s[g], w);                                                 \
+            for (j = 0; j < 4; j++)                                                    \
+                APPLY(x + i + 64 * g + 16 * j, o + i + 64 * g + 16 * j,                \
+                      bits ? bits + (i + 64 * g + 16 * j) / 8 : NULL, w[j], t, VS);    \
+        }                                                                              \
+    }                                                                                  \
+    for (; i + 64 <= n; i += 64) {                                                     \
+        cydrop_state16 s;                                                              \
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
+        __m512i w[4];                                                                  \
+        cydrop__init16(&s, b0 + i / 4);                                                \
+        for (r = 0; r < 10; r++) {                                                     \
+            if (r > 0) {                                                               \
+                k0 += CYDROP_PHILOX_W0;                                                \
+                k1 += CYDROP_PHILOX_W1;                                                \
+            }                                                                          \
+            cydrop__round16(&s, _mm512_set1_epi32((int)k0), _mm512_set1_epi32((int)k1)); \
+        }                                                                              \
+        cydrop__words16(&s, w);                                                        \
+        for (j = 0; j < 4; j++)                                                        \
+            APPLY(x + i + 16 * j, o + i + 16 * j, bits ? bits + (i + 16 * j) / 8 : NULL, \
+                  w[j], t, VS);                                                        \
+    }                                                                                  \
+    return i;
+
+__attribute__((target("avx512f")))
+static size_t cydrop_fused_f32_avx512(const float *x, float *o, uint8_t *bits, size_t n,
+                                      uint64_t b0, uint64_t seed, uint32_t thr, float scale)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    CYDROP_FUSED16_BODY(cydrop__apply16_f32, vs)
+}
+
+__attribute__((target("avx512f")))
+static size_t cydrop_fused_f64_avx512(const double *x, double *o, uint8_t *bits, size_t n,
+                                      uint64_t b0, uint64_t seed, uint32_t thr, double scale)
+{
+    const __m512d vs = _mm512_set1_pd(scale);
+    CYDROP_FUSED16_BODY(cydrop__apply16_f64, vs)
+}
+
+__attribute__((target("avx512f")))
+static void cydrop_bits_f32_avx512(const float *x, float *o, const uint8_t *bits, size_t n,
+                                   float scale)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        uint16_t m;
+        memcpy(&m, bits + (k >> 3), 2);
+        _mm512_storeu_ps(o + k, _mm512_maskz_mul_ps((__mmask16)m, _mm512_loadu_ps(x + k), vs));
+    }
+    CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0f)
+}
+
+__attribute__((target("avx512f")))
+static void cydrop_bits_f64_avx512(const double *x, double *o, const uint8_t *bits, size_t n,
+                                   double scale)
+{
+    const __m512d vs = _mm512_set1_pd(scale);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        _mm512_storeu_pd(o + k, _mm512_maskz_mul_pd((__mmask8)bits[k >> 3],
+                                                    _mm512_loadu_pd(x + k), vs));
+    CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0)
+}
+
+static const cydrop_simd_table cydrop_table_avx512 = {
+    cydrop_fused_f32_avx512, cydrop_fused_f64_avx512, cydrop_keep_f32_avx512,
+    cydrop_keep_f64_avx512, cydrop_words_f32_avx512, cydrop_words_f64_avx512,
+    cydrop_bits_f32_avx512, cydrop_bits_f64_avx512,
+};
+
+#endif /* CYDROP_HAVE_X86_SIMD */
+
+/* The loops that go with Philox path `impl` (philox.h's CYDROP_IMPL_*). */
+static const cydrop_simd_table *cydrop_simd_for(int impl)
+{
+#if CYDROP_HAVE_X86_SIMD
+    if (impl == CYDROP_IMPL_AVX512)
+        return &cydrop_table_avx512;
+    if (impl == CYDROP_IMPL_AVX2)
+        return &cydrop_table_avx2;
+#endif
+    (void)impl;
+#if CYDROP_HAVE_SSE2
+    return &cydrop_table_sse2;
+#else
+    return &cydrop_table_c;
+#endif
+}
+
+/* Which loops those are, for the bench header and tests. */
+static const char *cydrop_simd_name(int impl)
+{
+    const cydrop_simd_table *t = cydrop_simd_for(impl);
+#if CYDROP_HAVE_X86_SIMD
+    if (t == &cydrop_table_avx512)
+        return "avx512";
+    if (t == &cydrop_table_avx2)
+        return "avx2";
+#endif
+#if CYDROP_HAVE_SSE2
+    if (t == &cydrop_table_sse2)
+        return "sse2";
+#endif
+    return t == &cydrop_table_c ? "c" : "?";
+}
+
+#endif /* CYDROP_SIMD_H */

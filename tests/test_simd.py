@@ -1,0 +1,136 @@
+"""The element loops of pyx/simd.h on every path this CPU runs: the fused
+loop that makes the stream in registers (AVX2, AVX-512), and the keep-flag,
+stream-word and packed-bit loops (every path), against NumPy expressions of
+the same contract.  Sizes and offsets are chosen around the loops' edges:
+groups of 32/64 elements, groups of four groups, work items of CHUNK
+elements, an offset that is not a multiple of 4 (the fused loop starts at the
+next block), and a stream that wraps (2**64 words) inside the array.
+"""
+import numpy as np
+import pytest
+
+import cydrop
+from cydrop import _kernels
+from cydrop.functional import stream_words
+
+from _reference import stream_words as ref_words
+
+CHUNK = _kernels.CHUNK_ELEMENTS
+SIZES = [1, 31, 32, 33, 63, 64, 65, 255, 256, 257, 300, CHUNK, CHUNK + 1, 3 * CHUNK + 37]
+OFFSETS = [0, 1, 2, 3, 6, 2**64 - 4 * 70 - 2, 2**64 - 1]
+SEED = 0x1234_5678_9ABC_DEF0
+P = 0.3
+IMPLS = _kernels.available_impls()
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request):
+    saved = _kernels.get_impl()
+    _kernels.set_impl(request.param)
+    yield request.param
+    _kernels.set_impl(saved)
+
+
+def _data(n, dtype, seed=0):
+    x = np.random.default_rng(seed).standard_normal(n).astype(dtype)
+    if n > 40:                       # NaN, infinities and signed zeros, kept or dropped
+        x[3:9] = [np.nan, np.inf, -np.inf, -0.0, 0.0, np.nan]
+    return x
+
+
+def _expected(x, keep):
+    scale = x.dtype.type(1.0 / (1.0 - P))
+    return np.where(keep, x * scale, x.dtype.type(0))
+
+
+def _same(a, b):
+    """Equal bit for bit (NaN payloads aside), signed zeros included."""
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+
+
+def test_loops_follow_the_philox_path(impl):
+    want = {"avx512": "avx512", "avx2": "avx2"}.get(impl)
+    if want is None:     # scalar: SSE2 on x86-64, else (or CYDROP_NO_SIMD) plain C
+        assert _kernels.simd_loops() in ("sse2", "c")
+    else:
+        assert _kernels.simd_loops() == want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset", OFFSETS)
+def test_fused_forward_matches_the_stream(impl, dtype, offset):
+    thr = _kernels.threshold(P)
+    for n in SIZES:
+        x = _data(n, dtype)
+        keep = stream_words(SEED, offset, n) >= thr
+        want = _expected(x, keep)
+        _same(cydrop.dropout(x, P, seed=SEED, offset=offset), want)
+        buf = x.copy()
+        cydrop.dropout(buf, P, seed=SEED, offset=offset, inplace=True)
+        _same(buf, want)
+        y, bits = cydrop.dropout(x, P, seed=SEED, offset=offset, return_mask="bits")
+        _same(y, want)
+        np.testing.assert_array_equal(bits, np.packbits(keep, bitorder="little"))
+        y, m = cydrop.dropout(x, P, seed=SEED, offset=offset, return_mask=True)
+        _same(y, want)
+        np.testing.assert_array_equal(m, keep)
+
+
+def test_stream_words_used_are_the_reference_words():
+    # the words the fused loops are checked against, against the pure-Python
+    # stream (docs/design.md), across a wrap of the stream
+    n = 700
+    np.testing.assert_array_equal(stream_words(SEED, 2**64 - 4 * 70 - 2, n),
+                                  ref_words(SEED, 2**64 - 4 * 70 - 2, n))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_forward_identical_on_every_path_and_thread_count(dtype):
+    saved, threads = _kernels.get_impl(), cydrop.get_num_threads()
+    x = _data(20 * CHUNK + 77, dtype)
+    try:
+        results = []
+        for name in IMPLS:
+            _kernels.set_impl(name)
+            for t in (1, 2):
+                cydrop.set_num_threads(t)
+                results.append(cydrop.dropout(x, P, seed=SEED, offset=5, return_mask="bits"))
+    finally:
+        _kernels.set_impl(saved)
+        cydrop.set_num_threads(threads)
+    for y, bits in results[1:]:
+        _same(y, results[0][0])
+        np.testing.assert_array_equal(bits, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mask_and_bits_loops(impl, dtype):
+    rng = np.random.default_rng(3)
+    for n in SIZES:
+        x = _data(n, dtype, seed=1)
+        keep = rng.random(n) >= P
+        bits = np.packbits(keep, bitorder="little")
+        want = _expected(x, keep)
+        _same(cydrop.dropout(x, P, mask=keep), want)
+        _same(cydrop.dropout(x, P, mask=bits), want)
+        _same(cydrop.dropout_backward(x, keep, P), want)
+        _same(cydrop.dropout_backward(x, bits, P), want)
+        buf = x.copy()
+        cydrop.dropout_backward(buf, bits, P, inplace=True)
+        _same(buf, want)
+        # a bool mask given as a view of other bytes: any nonzero byte keeps
+        raw = keep.view(np.uint8) * rng.integers(1, 256, n, dtype=np.uint8)
+        _same(cydrop.dropout(x, P, mask=raw.view(np.bool_)), want)
+
+
+def test_strided_and_offset_views_take_the_general_path(impl):
+    # not contiguous, or contiguous but not starting on a block: same contract
+    x = _data(4 * CHUNK + 10, np.float64)
+    thr = _kernels.threshold(P)
+    view = x[1::2]
+    keep = stream_words(SEED, 3, view.size) >= thr
+    _same(cydrop.dropout(view, P, seed=SEED, offset=3), _expected(view, keep))
+    sub = x[7:]
+    keep = stream_words(SEED, 1, sub.size) >= thr
+    _same(cydrop.dropout(sub, P, seed=SEED, offset=1), _expected(sub, keep))
