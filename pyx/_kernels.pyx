@@ -375,11 +375,13 @@ cdef const uint32_t *_flags(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
     return w
 
 
-cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
-                     floating scale) noexcept nogil:
-    """One work item.  Contiguous x and out take the SIMD loops of simd.h
+cdef void _run_span(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
+                    floating scale) noexcept nogil:
+    """Positions [start, end) (start a multiple of CHUNK; the span any length:
+    a thread's whole share).  Contiguous x and out take the SIMD loops of simd.h
     directly: a forward from the stream makes its words in registers
-    (`_fused_part`), packed bits are applied without unpacking them; the
+    (`_fused_part`), a bool mask or packed bits are applied in one call (the
+    bits without unpacking them); the
     general three steps (`_run_items`) do the rest."""
     cdef Py_ssize_t a, done
     if _contiguous(pl, <floating>0):
@@ -393,8 +395,17 @@ cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
                 if a > start:
                     _run_items(pl, start, a, scale)
                 if a + done < end:
-                    _run_items(pl, a + done, end, scale)
+                    _run_chunks(pl, a + done, end, scale)
                 return
+        elif (pl.src == SRC_BOOL and not pl.affine and not pl.write_bits
+                and pl.ms[0] == 1):
+            if floating is float:
+                pl.simd.keep_f32(<const float *>pl.x + start, <float *>pl.o + start,
+                                 <const uint8_t *>pl.m + start, <size_t>(end - start), scale)
+            else:
+                pl.simd.keep_f64(<const double *>pl.x + start, <double *>pl.o + start,
+                                 <const uint8_t *>pl.m + start, <size_t>(end - start), scale)
+            return
         elif pl.src == SRC_BITS and not pl.affine:
             # start is a multiple of CHUNK, so on a byte of the bits
             if floating is float:
@@ -404,7 +415,18 @@ cdef void _run_chunk(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
                 pl.simd.bits_f64(<const double *>pl.x + start, <double *>pl.o + start,
                                  pl.bits + (start >> 3), <size_t>(end - start), scale)
             return
-    _run_items(pl, start, end, scale)
+    _run_chunks(pl, start, end, scale)
+
+
+cdef void _run_chunks(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
+                      floating scale) noexcept nogil:
+    """[start, end) through `_run_items`, one work item (<= CHUNK) at a time;
+    the pieces end on multiples of CHUNK, so packed-bit bytes stay whole."""
+    cdef Py_ssize_t stop
+    while start < end:
+        stop = min((start // CHUNK + 1) * CHUNK, end)
+        _run_items(pl, start, stop, scale)
+        start = stop
 
 
 cdef inline bint _contiguous(const Plan *pl, floating kind) noexcept nogil:
@@ -486,12 +508,12 @@ cdef void _drive(const Plan *pl, floating scale, int nthreads) noexcept nogil:
     cdef Py_ssize_t c
     if nthreads <= 1 or nchunks < _parallel_min_chunks:
         # serial: no OpenMP region at all (entering one, even with a team of
-        # one, costs about as much as a small array's whole kernel)
-        for c in range(nchunks):
-            _run_chunk(pl, c * CHUNK, min((c + 1) * CHUNK, pl.n), scale)
+        # one, costs about as much as a small array's whole kernel), and one
+        # span: the SIMD loops run over the whole array in one call
+        _run_span(pl, 0, pl.n, scale)
         return
     for c in prange(nchunks, schedule="static", num_threads=nthreads):
-        _run_chunk(pl, c * CHUNK, min((c + 1) * CHUNK, pl.n), scale)
+        _run_span(pl, c * CHUNK, min((c + 1) * CHUNK, pl.n), scale)
 
 
 # ---------------------------------------------------------------------------
