@@ -1282,3 +1282,45 @@ def default_stream_take(Py_ssize_t n):
 def default_stream_state():
     """``(seed, offset)`` of the default stream, without advancing it."""
     return (_default_seed, _default_offset)
+
+
+cdef extern from "numpy/arrayobject.h":
+    # numpy's own declaration takes a descr it steals; NULL (x's dtype) is what we need
+    object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void *descr,
+                                int subok)
+
+# Below this many elements `default_forward` keeps the GIL: releasing and
+# taking it back costs more than the kernel.
+cdef Py_ssize_t _NOGIL_MIN = 4096
+
+
+def default_forward(object x, double p):
+    """``dropout(x, p)`` with every other argument at its default, in one
+    call (the hot path of small arrays): a fresh result in x's layout, the
+    mask from the default stream, which advances as `default_stream_take`
+    says.  ``0 < p < 1`` is the caller's to check.  Returns None, touching
+    nothing, when ``x`` is not exactly a numpy.ndarray of native
+    float16/32/64: the caller then takes the general path, whose checks
+    convert or raise."""
+    global _default_offset
+    cdef cnp.ndarray a, res
+    cdef int t
+    cdef Plan pl
+    if type(x) is not np.ndarray:
+        return None
+    a = <cnp.ndarray>x
+    t = cnp.PyArray_TYPE(a)
+    if ((t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT16)
+            or not cnp.PyArray_ISNOTSWAPPED(a)):
+        return None
+    res = <cnp.ndarray>PyArray_NewLikeArray(a, cnp.NPY_KEEPORDER, NULL, 1)
+    pl = _new_plan(a, a, res, None)
+    pl.half = t == cnp.NPY_FLOAT16
+    _stream_plan(&pl, _default_seed, _default_offset, keep_threshold(p))
+    _default_offset = _advance(_default_offset, <uint64_t>pl.n)
+    if pl.n < _NOGIL_MIN:
+        _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
+    else:
+        with nogil:
+            _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
+    return res

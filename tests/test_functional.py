@@ -415,3 +415,51 @@ def test_kernel_entry_points_refuse_wrong_arguments():
         _kernels.draw_mask((16,), seed=1, offset=0, thr=0, bits_out=np.empty(3, np.uint8))
     with pytest.raises(ValueError, match="mask_out= or bits_out="):
         _kernels.draw_mask((16,), seed=1, offset=0, thr=0)
+
+
+# ---------------------------------------------------------------------------
+# The hot path: dropout(x, p) with every other argument at its default runs
+# one kernel call (_kernels.default_forward); it must be the general path.
+
+@pytest.mark.parametrize("make", [
+    lambda: np.arange(16, dtype=np.float32),
+    lambda: np.arange(4099, dtype=np.float64),                 # with the GIL released
+    lambda: np.arange(60, dtype=np.float16).reshape(6, 10),
+    lambda: np.asfortranarray(np.arange(60.0).reshape(6, 10)),
+    lambda: np.arange(120.0, dtype=np.float32)[::3],
+    lambda: np.arange(40.0)[::-1],
+    lambda: np.zeros((0, 3), np.float32),
+])
+def test_default_call_equals_the_general_path(make):
+    x = make()
+    cydrop.manual_seed(123)
+    seed, offset = cydrop._kernels.default_stream_state()
+    fast = cydrop.dropout(x, 0.3)
+    after = cydrop._kernels.default_stream_state()
+    slow = cydrop.dropout(x, 0.3, seed=seed, offset=offset)
+    np.testing.assert_array_equal(fast, slow)
+    assert fast.dtype == x.dtype and fast.shape == x.shape
+    assert fast.strides == np.empty_like(x).strides          # x's layout, as empty_like
+    assert after == (seed, offset + 4 * ((x.size + 3) // 4))
+    assert not np.shares_memory(fast, x)
+
+
+@pytest.mark.parametrize("x", [
+    [1.0, 2.0, 3.0],                                         # not an ndarray: converted
+    np.arange(8, dtype=">f4"),                               # byte-swapped: converted
+    np.ma.masked_array(np.arange(8.0)),                      # a subclass
+], ids=["list", "byteswapped", "subclass"])
+def test_default_call_declines_what_it_does_not_take(x):
+    assert cydrop._kernels.default_forward(x, 0.3) is None
+    cydrop.manual_seed(5)
+    y = cydrop.dropout(x, 0.3)
+    cydrop.manual_seed(5)
+    seed, offset = cydrop._kernels.default_stream_state()
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(cydrop.dropout(x, 0.3, seed=seed)))
+
+
+def test_default_call_rejects_what_the_general_path_rejects():
+    with pytest.raises(TypeError, match="float16, float32 and float64"):
+        cydrop.dropout(np.arange(8), 0.3)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        cydrop.dropout(np.ones(8), 1.5)
