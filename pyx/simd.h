@@ -271,20 +271,6 @@ static const cydrop_simd_table cydrop_table_sse2 = {
 
 #if CYDROP_HAVE_X86_SIMD
 
-#ifndef CYDROP_KEEP_PREFETCH
-#define CYDROP_KEEP_PREFETCH 0
-#endif
-#define CYDROP_PF(p, k, size)                                                        \
-    if (CYDROP_KEEP_PREFETCH && ((k) * (size)) % 64 == 0)                            \
-        _mm_prefetch((const char *)(p) + CYDROP_KEEP_PREFETCH, _MM_HINT_T0);
-
-/* Software prefetch distance of the fused loops, in bytes of x ahead of the
- * group being computed (0: none).  While a group's ten rounds run, nothing
- * else would ask the memory system for the next elements. */
-#ifndef CYDROP_FUSED_PREFETCH
-#define CYDROP_FUSED_PREFETCH 0
-#endif
-
 /* ---- AVX2 ---------------------------------------------------------------- */
 
 /* keep mask (all ones where w >= thr): AVX2 has no unsigned compare */
@@ -387,10 +373,6 @@ static void cydrop_words_f64_avx2(const double *x, double *o, const uint32_t *w,
     for (; i + 32 * CYDROP_GROUPS <= n; i += 32 * CYDROP_GROUPS) {                     \
         cydrop_state8 s[CYDROP_GROUPS];                                                \
         uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
-        if (CYDROP_FUSED_PREFETCH)                                                     \
-            for (j = 0; j < (int)(32 * CYDROP_GROUPS * sizeof(x[0])); j += 64)         \
-                _mm_prefetch((const char *)(x + i) + CYDROP_FUSED_PREFETCH + j,        \
-                             _MM_HINT_T0);                                             \
         for (g = 0; g < CYDROP_GROUPS; g++)                                            \
             cydrop__init8(&s[g], b0 + i / 4 + 8 * (uint64_t)g);                        \
         for (r = 0; r < 10; r++) {                                                     \
@@ -496,8 +478,6 @@ static void cydrop_keep_f32_avx512(const float *x, float *o, const uint8_t *keep
     const __m512 vs = _mm512_set1_ps(scale);
     size_t k = 0;
     for (; k + 16 <= n; k += 16) {
-        CYDROP_PF(x + k, k, 4)
-        CYDROP_PF(keep + k, k, 1)
         __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(keep + k)));
         _mm512_storeu_ps(o + k, _mm512_maskz_mul_ps(_mm512_test_epi32_mask(b, b),
                                                     _mm512_loadu_ps(x + k), vs));
@@ -512,8 +492,6 @@ static void cydrop_keep_f64_avx512(const double *x, double *o, const uint8_t *ke
     const __m512d vs = _mm512_set1_pd(scale);
     size_t k = 0;
     for (; k + 8 <= n; k += 8) {
-        CYDROP_PF(x + k, k, 8)
-        CYDROP_PF(keep + k, k, 1)
         __m512i b = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(keep + k)));
         _mm512_storeu_pd(o + k, _mm512_maskz_mul_pd(_mm512_test_epi64_mask(b, b),
                                                     _mm512_loadu_pd(x + k), vs));
@@ -578,10 +556,6 @@ static void cydrop_words_f64_avx512(const double *x, double *o, const uint32_t *
     for (; i + 64 * CYDROP_GROUPS <= n; i += 64 * CYDROP_GROUPS) {                     \
         cydrop_state16 s[CYDROP_GROUPS];                                               \
         uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
-        if (CYDROP_FUSED_PREFETCH)                                                     \
-            for (j = 0; j < (int)(64 * CYDROP_GROUPS * sizeof(x[0])); j += 64)         \
-                _mm_prefetch((const char *)(x + i) + CYDROP_FUSED_PREFETCH + j,        \
-                             _MM_HINT_T0);                                             \
         for (g = 0; g < CYDROP_GROUPS; g++)                                            \
             cydrop__init16(&s[g], b0 + i / 4 + 16 * (uint64_t)g);                      \
         for (r = 0; r < 10; r++) {                                                     \
