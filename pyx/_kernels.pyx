@@ -347,15 +347,14 @@ cdef const uint32_t *_flags(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
     into ``keep`` when needed, or unpacked bits; a bool mask is read where it
     is) and the mask outputs.  Returns the item's first stream word."""
     cdef Py_ssize_t cnt = end - start, k
-    cdef uint64_t first
+    cdef uint64_t first, nblocks
     cdef const uint32_t *w = NULL
     cdef uint32_t thr = pl.thr
     cdef const uint8_t *bits_in
     if pl.src == SRC_STREAM:
         first = pl.phase + <uint64_t>start
-        _fill_wrapped(pl.fill, words, pl.block0 + (first >> 2),
-                      <uint64_t>((pl.phase + <uint64_t>(end - 1)) >> 2) - (first >> 2) + 1,
-                      pl.seed)
+        nblocks = <uint64_t>((pl.phase + <uint64_t>(end - 1)) >> 2) - (first >> 2) + 1
+        _fill_wrapped(pl.fill, words, pl.block0 + (first >> 2), nblocks, pl.seed)
         w = words + (first & 3)
         if _needs_keep(pl):
             for k in range(cnt):

@@ -4,12 +4,13 @@
  *
  *   keep   o[k] = keep[k] ? x[k] * scale : 0      (bool mask or keep flags)
  *   words  o[k] = w[k] >= thr ? x[k] * scale : 0  (stream words in a buffer)
- *   fused  the same with the words made in registers: each group of Philox
- *          blocks is computed, transposed into stream order, compared and
- *          applied to the elements it covers, so that the arithmetic of the
- *          stream and the loads/stores of the array interleave in one
- *          instruction stream (no word buffer, no second pass).  Only the
- *          SIMD paths have it; its table entry is NULL on the others.
+ *   fused  the same with the words made as it goes: on the SIMD paths in
+ *          registers (each group of Philox blocks is computed, transposed
+ *          into stream order, compared and applied to the elements it
+ *          covers, so that the arithmetic of the stream and the loads and
+ *          stores of the array interleave in one instruction stream: no word
+ *          buffer, no second pass); on the others CYDROP_PIECE words at a
+ *          time through an L1 buffer.
  *
  * Every version computes the same products (one IEEE multiply per element,
  * no fma) and writes +0.0 where an element is dropped, so results are
@@ -126,8 +127,41 @@ static void cydrop_bits_f64_c(const double *x, double *o, const uint8_t *bits, s
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0)
 }
 
+/* The fused loop of the paths without SIMD Philox: the words of
+ * CYDROP_PIECE elements at a time into an L1 buffer, applied at once, the
+ * next piece's elements requested before its words are computed; stores and
+ * arithmetic interleave at that grain. */
+#define CYDROP_PIECE 256
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CYDROP_PREFETCH(p) __builtin_prefetch((p), 0, 2)
+#else
+#define CYDROP_PREFETCH(p) ((void)(p))
+#endif
+
+#define CYDROP_FUSED_BUFFERED(NAME, FLOAT, WORDS)                                      \
+static size_t NAME(const FLOAT *x, FLOAT *o, uint8_t *bits, size_t n, uint64_t b0,      \
+                   uint64_t seed, uint32_t thr, FLOAT scale)                           \
+{                                                                                      \
+    uint32_t w[CYDROP_PIECE];                                                          \
+    size_t i = 0, m, k;                                                                \
+    if (bits)           /* packed bits: the general path writes them */                \
+        return 0;                                                                      \
+    for (; i + 32 <= n; i += m) {                                                      \
+        m = n - i < CYDROP_PIECE ? (n - i) & ~(size_t)31 : CYDROP_PIECE;               \
+        for (k = 0; k < m * sizeof(FLOAT); k += 64)                                    \
+            CYDROP_PREFETCH((const char *)(x + i + m) + k);                            \
+        cydrop_philox_fill_scalar(w, b0 + i / 4, m / 4, seed);                         \
+        WORDS(x + i, o + i, w, thr, m, scale);                                         \
+    }                                                                                  \
+    return i;                                                                          \
+}
+
+CYDROP_FUSED_BUFFERED(cydrop_fused_f32_c, float, cydrop_words_f32_c)
+CYDROP_FUSED_BUFFERED(cydrop_fused_f64_c, double, cydrop_words_f64_c)
+
 static const cydrop_simd_table cydrop_table_c = {
-    NULL, NULL, cydrop_keep_f32_c, cydrop_keep_f64_c, cydrop_words_f32_c, cydrop_words_f64_c,
+    cydrop_fused_f32_c, cydrop_fused_f64_c, cydrop_keep_f32_c, cydrop_keep_f64_c, cydrop_words_f32_c, cydrop_words_f64_c,
     cydrop_bits_f32_c, cydrop_bits_f64_c,
 };
 
@@ -262,8 +296,11 @@ static void cydrop_bits_f64_sse2(const double *x, double *o, const uint8_t *bits
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0)
 }
 
+CYDROP_FUSED_BUFFERED(cydrop_fused_f32_sse2, float, cydrop_words_f32_sse2)
+CYDROP_FUSED_BUFFERED(cydrop_fused_f64_sse2, double, cydrop_words_f64_sse2)
+
 static const cydrop_simd_table cydrop_table_sse2 = {
-    NULL, NULL, cydrop_keep_f32_sse2, cydrop_keep_f64_sse2,
+    cydrop_fused_f32_sse2, cydrop_fused_f64_sse2, cydrop_keep_f32_sse2, cydrop_keep_f64_sse2,
     cydrop_words_f32_sse2, cydrop_words_f64_sse2, cydrop_bits_f32_sse2, cydrop_bits_f64_sse2,
 };
 
