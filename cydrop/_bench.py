@@ -23,6 +23,25 @@ Results are printed as a table of times and ratios (docs/design.md, "Performance
 contract": ratios measured side by side, never absolute figures alone), and
 ``--plot FILE.png`` draws elements/s against size.
 
+The limit.  Per size, the run also prints the *limit*: ``max(copy, philox)``,
+where ``copy`` is the median of the ``np.copyto`` row and ``philox`` that of
+the ``philox words (<path>)`` row of the *active* path
+(``cydrop._kernels.get_impl()``, ``CYDROP_SIMD`` to force one), both measured
+in the same run.  A kernel that reads the array, writes a result and draws one
+Philox word per element can go no faster than the slower of the two.  The
+``x limit`` column is a row's time over *its* limit, by one rule: a row that
+draws one word per element (forward, in place, recompute, alpha, vanilla)
+has the limit ``max(copy, philox)``; a row that draws no stream, or one word
+per channel (masked scaling, backward with a mask, dropout2d), has the limit
+``copy`` (its ``x limit`` equals its ``x copy``).  The float16 row (half the
+bytes of the copy), the forward + backward row (two passes) and the stream
+rows themselves have no ``x limit``.  The limit is one thread's: the copy and
+the stream rows run on one thread whatever ``--threads``, so with more threads
+a kernel can go below it.  The ``philox`` rows write their words to a buffer
+of ``4 n`` bytes; past the caches that is memory traffic a fused kernel does
+not have (its words stay in an L1 buffer), so there the limit can be set
+somewhat high.
+
 Only NumPy is required.  torch, threadpoolctl and matplotlib are imported
 lazily and used when present (``pip install cydrop[bench]``).
 
@@ -235,6 +254,7 @@ class Impl:
     versus: Optional[str] = None               # a reference's cydrop counterpart
     needs_torch: bool = False
     needs_impl: Optional[str] = None           # a Philox path this CPU must run
+    limit: Optional[str] = None                # "stream": max(copy, philox), "copy", or none
 
 
 def _philox_row(name: str) -> "Impl":
@@ -255,20 +275,25 @@ IMPLS = (
          lambda w: lambda: np.copyto(w.out, w.x)),
     Impl("fused", "cydrop forward", "cydrop",
          "cydrop.dropout(x, p, out=out)",
-         lambda w: lambda: cydrop.dropout(w.x, w.p, out=w.out)),
+         lambda w: lambda: cydrop.dropout(w.x, w.p, out=w.out),
+         limit="stream"),
     Impl("inplace", "cydrop forward in place", "cydrop",
          "cydrop.dropout(buf, p, inplace=True)",
-         lambda w: lambda: cydrop.dropout(w.inplace_buf, w.p, inplace=True)),
+         lambda w: lambda: cydrop.dropout(w.inplace_buf, w.p, inplace=True),
+         limit="stream"),
     Impl("masked", "cydrop masked scaling", "cydrop",
          "cydrop.dropout(x, p, mask=mask, out=out)",
-         lambda w: lambda: cydrop.dropout(w.x, w.p, mask=w.mask, out=w.out)),
+         lambda w: lambda: cydrop.dropout(w.x, w.p, mask=w.mask, out=w.out),
+         limit="copy"),
     Impl("backward", "cydrop backward", "cydrop",
          "cydrop.dropout_backward(grad, mask, p, out=out)",
-         lambda w: lambda: cydrop.dropout_backward(w.grad, w.mask, w.p, out=w.out)),
+         lambda w: lambda: cydrop.dropout_backward(w.grad, w.mask, w.p, out=w.out),
+         limit="copy"),
     Impl("recompute", "cydrop backward recompute", "cydrop",
          "cydrop.dropout_backward(grad, p=p, seed=seed, offset=0, out=out)",
          lambda w: lambda: cydrop.dropout_backward(w.grad, p=w.p, seed=w.seed, offset=0,
-                                                   out=w.out)),
+                                                   out=w.out),
+         limit="stream"),
     Impl("torch", "torch F.dropout", "reference",
          "torch.nn.functional.dropout(torch.from_numpy(x), p, training=True)",
          lambda w: lambda: w.torch.nn.functional.dropout(w.tx, w.p, training=True),
@@ -289,21 +314,24 @@ IMPLS = (
          versus="masked"),
     Impl("channel2d", "cydrop dropout2d", "cydrop",
          "cydrop.dropout2d(x4, p, out=out4)   # x4 = x.reshape(N, C, 32, 32)",
-         lambda w: lambda: cydrop.dropout2d(w.x4, w.p, out=w.out4)),
+         lambda w: lambda: cydrop.dropout2d(w.x4, w.p, out=w.out4),
+         limit="copy"),
     Impl("torch_channel2d", "torch F.dropout2d", "reference",
          "torch.nn.functional.dropout2d(torch.from_numpy(x4), p, training=True)",
          lambda w: lambda: w.torch.nn.functional.dropout2d(w.tx4, w.p, training=True),
          versus="channel2d", needs_torch=True),
     Impl("alpha", "cydrop alpha_dropout", "cydrop",
          "cydrop.alpha_dropout(x, p, True, out=out)",
-         lambda w: lambda: cydrop.alpha_dropout(w.x, w.p, True, out=w.out)),
+         lambda w: lambda: cydrop.alpha_dropout(w.x, w.p, True, out=w.out),
+         limit="stream"),
     Impl("torch_alpha", "torch F.alpha_dropout", "reference",
          "torch.nn.functional.alpha_dropout(torch.from_numpy(x), p, training=True)",
          lambda w: lambda: w.torch.nn.functional.alpha_dropout(w.tx, w.p, training=True),
          versus="alpha", needs_torch=True),
     Impl("vanilla", "cydrop forward vanilla", "cydrop",
          "cydrop.dropout(x, p, out=out, scaling='vanilla')",
-         lambda w: lambda: cydrop.dropout(w.x, w.p, out=w.out, scaling="vanilla")),
+         lambda w: lambda: cydrop.dropout(w.x, w.p, out=w.out, scaling="vanilla"),
+         limit="stream"),
     Impl("half", "cydrop forward float16", "cydrop",
          "cydrop.dropout(xh, p, out=outh)   # xh = x.astype(np.float16)",
          lambda w: lambda: cydrop.dropout(w.xh, w.p, out=w.outh), versus="fused"),
@@ -315,6 +343,13 @@ def _runs_here(impl: "Impl", torch) -> bool:
     if impl.needs_torch and torch is None:
         return False
     return impl.needs_impl is None or cydrop._kernels.impl_supported(impl.needs_impl)
+
+
+def _rows(torch) -> list:
+    """The rows a run times, in order; the active path's stream row always
+    (the limit needs it)."""
+    active = f"philox_{cydrop._kernels.get_impl()}"
+    return [impl for impl in IMPLS if _runs_here(impl, torch) or impl.key == active]
 
 
 def time_call(fn: Callable[[], object], repeat: int) -> list:
@@ -426,9 +461,7 @@ def _header(args, torch, pools) -> list:
         lines.append(f"  WARNING    {args.threads} threads on {ncpu} logical CPUs")
     lines.append("  rows (one timed call; x, grad, mask, out, buf preallocated):")
     width = max(len(impl.label) for impl in IMPLS)
-    for impl in IMPLS:
-        if not _runs_here(impl, torch):
-            continue
+    for impl in _rows(torch):
         lines.append(f"    {impl.label:<{width}}  {impl.code}")
     return lines
 
@@ -477,10 +510,30 @@ class Results:
     impls: list                                   # the rows that ran, in order
     seconds: dict = field(default_factory=dict)   # (size, key) -> median seconds
     spread: dict = field(default_factory=dict)    # (size, key) -> (max - min) / median
+    path: str = "scalar"                          # the active Philox path
+    threads: int = 1
+
+    def limit(self, n: int, kind: str = "stream") -> float:
+        """The limit at size ``n``: ``max(copy, philox words on the active
+        path)`` for ``kind`` "stream", the copy for "copy" (module docstring)."""
+        copy = self.seconds[n, "copy"]
+        if kind == "copy":
+            return copy
+        return max(copy, self.seconds[n, f"philox_{self.path}"])
+
+    def binds(self, n: int) -> str:
+        """Which of the two sets the stream limit at size ``n``."""
+        philox = self.seconds[n, f"philox_{self.path}"]
+        return "philox" if philox > self.seconds[n, "copy"] else "copy"
+
+
+def _limit_label(path: str) -> str:
+    return f"max(copy, philox {path})"
 
 
 def _table(res: Results) -> list:
-    head = ("size", "implementation", "median", "spread", "ns/elem", "x copy", "ref / cydrop")
+    head = ("size", "implementation", "median", "spread", "ns/elem", "x copy", "x limit",
+            "ref / cydrop")
     rows = []
     for n in res.sizes:
         copy = res.seconds[n, "copy"]
@@ -489,13 +542,14 @@ def _table(res: Results) -> list:
             vs = ""
             if impl.versus is not None:
                 vs = f"{t / res.seconds[n, impl.versus]:.1f}x ({_BY_KEY[impl.versus].label})"
+            vl = f"{t / res.limit(n, impl.limit):.2f}x" if impl.limit else ""
             rows.append((_size_name(n), impl.label, _format_time(t),
                          f"{res.spread[n, impl.key]:.0%}", f"{t / n * 1e9:.3f}",
-                         f"{t / copy:.2f}x", vs))
+                         f"{t / copy:.2f}x", vl, vs))
         rows.append(None)
     rows.pop()
     widths = [max(len(head[i]), *(len(r[i]) for r in rows if r)) for i in range(len(head))]
-    right = (False, False, True, True, True, True, False)
+    right = (False, False, True, True, True, True, True, False)
 
     def fmt(r):
         cells = [c.rjust(w) if rj else c.ljust(w) for c, w, rj in zip(r, widths, right)]
@@ -511,6 +565,36 @@ def _table(res: Results) -> list:
     out.append("x copy: time / np.copyto time (the floor).  ref / cydrop: a reference's "
                "time / its cydrop counterpart's (>1: cydrop is faster); on the float16 "
                "row, its time / the float32 forward's.")
+    stream = ", ".join(i.label for i in res.impls if i.limit == "stream")
+    copy_rows = ", ".join(i.label for i in res.impls if i.limit == "copy")
+    out.append(f"x limit: time / the row's limit (below): {_limit_label(res.path)} for "
+               f"the rows that draw one Philox word per element")
+    out.append(f"  ({stream});")
+    out.append(f"  the copy for the rows that draw none or one per channel ({copy_rows}).")
+    return out
+
+
+def _limit_block(res: Results) -> list:
+    """Per size: the copy, the stream alone on the active path, and the limit
+    (the slower of the two) with which one binds."""
+    philox = _BY_KEY[f"philox_{res.path}"].label
+    head = ("size", "np.copyto", philox, "limit", "binds")
+    rows = [(_size_name(n), _format_time(res.seconds[n, "copy"]),
+             _format_time(res.seconds[n, f"philox_{res.path}"]),
+             _format_time(res.limit(n)), res.binds(n)) for n in res.sizes]
+    widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
+    right = (False, True, True, True, False)
+
+    def fmt(r):
+        return "  ".join(c.rjust(w) if rj else c.ljust(w)
+                         for c, w, rj in zip(r, widths, right)).rstrip()
+
+    out = [f"limit = {_limit_label(res.path)}: the medians above of np.copyto and of "
+           f"the Philox words alone on the active path ({res.path}), this run"]
+    out += ["  " + fmt(head)] + ["  " + fmt(r) for r in rows]
+    if res.threads > 1:
+        out.append(f"  (one thread's limit: np.copyto and the stream rows run on one thread; "
+                   f"with --threads {res.threads} a kernel can go below it)")
     return out
 
 
@@ -522,7 +606,8 @@ def _summary(res: Results) -> list:
         fused = t("fused")
         torch_part = (_slower(t("torch") / fused) if (n, "torch") in res.seconds
                       else "not installed")
-        line = (f"{_size_name(n):>{width}}: fused forward = {fused / t('copy'):.1f}x copy; "
+        line = (f"{_size_name(n):>{width}}: fused forward = {fused / t('copy'):.1f}x copy, "
+                f"{fused / res.limit(n):.2f}x limit ({res.binds(n)} binds); "
                 f"torch = {torch_part}; numpy ref = {_slower(t('numpy_ref') / fused)}")
         if (n, "torch_autograd") in res.seconds:
             line += (f"; cydrop.torch fwd+bwd: torch's is "
@@ -548,7 +633,8 @@ _COLORS = {
 
 
 def write_plot(res: Results, path: str, args: argparse.Namespace) -> None:
-    """Elements/s against size, log-log, one labelled line per row."""
+    """Elements/s against size, log-log, one labelled line per row, and the
+    limit ``max(copy, philox <active path>)`` as a dashed black line."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
@@ -557,15 +643,22 @@ def write_plot(res: Results, path: str, args: argparse.Namespace) -> None:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     biggest = max(res.sizes)
-    # Legend in the order of the lines at the largest size, fastest on top.
-    ordered = sorted(res.impls, key=lambda i: res.seconds[biggest, i.key])
-    for impl in ordered:
-        rate = [n / res.seconds[n, impl.key] for n in res.sizes]
+    copy = res.seconds[biggest, "copy"]
+    # (time at the largest size, rates, style, color, label, draw order)
+    lines = []
+    for impl in res.impls:
         ls, lw = _STYLE[impl.kind]
         t = res.seconds[biggest, impl.key]
-        label = f"{impl.label}  ({t / res.seconds[biggest, 'copy']:.1f}x copy)"
-        ax.plot(res.sizes, rate, ls, lw=lw, marker="o", ms=5,
-                color=_COLORS.get(impl.key), label=label)
+        lines.append((t, [n / res.seconds[n, impl.key] for n in res.sizes], ls, lw,
+                      _COLORS.get(impl.key), f"{impl.label}  ({t / copy:.1f}x copy)", 2))
+    t = res.limit(biggest)
+    # on top of the row it equals (the copy's or the stream's), dashed
+    lines.append((t, [n / res.limit(n) for n in res.sizes], "--", 2.4, "black",
+                  f"limit {_limit_label(res.path)}  ({t / copy:.1f}x copy)", 3))
+    # Legend in the order of the lines at the largest size, fastest on top.
+    for t, rate, ls, lw, color, label, z in sorted(lines, key=lambda line: line[0]):
+        ax.plot(res.sizes, rate, ls, lw=lw, marker="o" if z == 2 else None, ms=5,
+                color=color, label=label, zorder=z)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(FixedLocator(res.sizes))
@@ -606,15 +699,15 @@ def run(args: argparse.Namespace) -> int:
     torch = _import_torch()
     dtype = np.dtype(args.dtype)
     sizes = sorted(set(args.sizes))
-    impls = [impl for impl in IMPLS if _runs_here(impl, torch)]
-    res = Results(sizes=sizes, impls=impls)
+    res = Results(sizes=sizes, impls=_rows(torch), path=cydrop._kernels.get_impl(),
+                  threads=args.threads)
 
     with _limit_threads(args.threads, torch) as pools:
         print("\n".join(_header(args, torch, pools)), flush=True)
         print(flush=True)
         for n in sizes:
             w = make_workload(n, dtype, args.p, torch)
-            for impl in impls:
+            for impl in res.impls:
                 samples = time_call(impl.make(w), args.repeat)
                 median = statistics.median(samples)
                 res.seconds[n, impl.key] = median
@@ -622,6 +715,8 @@ def run(args: argparse.Namespace) -> int:
             del w
 
     print("\n".join(_table(res)))
+    print()
+    print("\n".join(_limit_block(res)))
     print()
     print("\n".join(_summary(res)))
     if args.plot:

@@ -251,7 +251,55 @@ def test_project_suite_ratios(plugin_path, tmp_path):
     ratios = {n for n in b if n.startswith("bench_ratio.")}
     assert {"bench_ratio.Forward.ratio_to_copyto", "bench_ratio.Forward.ratio_to_numpy_reference",
             "bench_ratio.Masked.ratio_masked_to_copyto", "bench_ratio.Backward.ratio_backward_to_copyto",
-            "bench_ratio.Torch.ratio_to_torch"} <= ratios
+            "bench_ratio.Torch.ratio_to_torch", "bench_ratio.Limit.ratio_forward_to_limit"} <= ratios
+    assert b["bench_ratio.Limit.ratio_forward_to_limit"]["params"] == [
+        ["'float32'", "'float64'"], ["1048576", "16777216"]]
     assert all(b[n]["type"] == "ratio" and b[n]["unit"] == "ratio" for n in ratios)
     assert not [n for n in b if ".track_ratio" in n]
     assert {"bench_track.KeepRate.track_keep_rate"} <= set(b)
+
+
+def test_limit_reference_is_the_slower_of_copy_and_philox(plugin_path, tmp_path):
+    """`bench_ratio.Limit`: the reference is whichever of the copy and the
+    Philox words alone on the active path ``slower_of`` picks, and
+    ``slower_of`` picks the larger median (a made-up clock: nothing timed)."""
+    pytest.importorskip("cydrop")
+    out = run_py(f"""
+        import json, sys
+        import numpy as np
+        sys.path.insert(0, {str(SUITE.parent)!r})
+        from benchmarks import bench_ratio
+        from cydrop import _kernels
+
+        clock = [0.0]
+        def costs(*seconds):
+            it = iter(seconds)
+            def call():
+                clock[0] += next(it)
+            return call
+        # one untimed call, then 5 timed ones each: medians 1 and 3, means 4.8 and 3
+        # (one slow outlier does not decide)
+        a = costs(0, 1, 20, 1, 1, 1)
+        b = costs(0, 3, 3, 3, 3, 3)
+        picked = bench_ratio.slower_of({{"a": a, "b": b}}, timer=lambda: clock[0])[0]
+
+        seen = {{}}
+        def fake(candidates):
+            seen.update(candidates)
+            return "philox", candidates["philox"]
+        bench_ratio.slower_of = fake
+        lim = bench_ratio.Limit()
+        lim.setup("float32", 4096)
+        try:
+            f, ref = lim.ratio_forward_to_limit("float32", 4096)
+            f()
+            seen["copy"]()
+            copied = bool(np.array_equal(lim.out, lim.x))
+            assert ref is seen["philox"] and lim.binds == "philox"
+            ref()   # fill_blocks on the active path: runs
+        finally:
+            lim.teardown("float32", 4096)
+        print(json.dumps([picked, sorted(seen), copied, lim.path, _kernels.get_impl()]))
+    """, plugin_path, tmp_path)
+    picked, names, copied, path, active = out
+    assert picked == "b" and names == ["copy", "philox"] and copied and path == active

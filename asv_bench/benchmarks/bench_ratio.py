@@ -10,7 +10,15 @@ Each ``ratio_*`` method returns ``(function, reference)``.  Kernels and peers
 run on one thread (the peers use one; a team of threads on a busy machine
 waits for its slowest member, noise a ratio cannot cancel), except in
 `Torch`, where both sides get the same ``threads``.
+
+`Limit` times the fused forward against its limit, ``max(copy, Philox words
+alone on the active path)`` (docs/design.md, "Performance contract"); the
+limit of masked scaling and of the backward with a mask is the copy, so
+`Masked` and `Backward` already are their ratios to the limit.
 """
+import statistics
+import timeit
+
 import numpy as np
 
 import cydrop
@@ -28,6 +36,7 @@ if _types is not None and not any(t.__name__ == "RatioBenchmark" for t in _types
         "in the environments asv builds)")
 
 SIZES = [2**16, 2**20]
+LIMIT_SIZES = [2**20, 2**24]
 P = 0.5
 
 
@@ -130,3 +139,48 @@ class Torch:
         x, t, F = self.x, self.t, self.F
         return (lambda: cydrop.dropout(x, P),
                 lambda: F.dropout(t, P, training=True))
+
+
+def slower_of(candidates, times=5, timer=timeit.default_timer):
+    """``(name, callable)`` of the slowest of ``candidates`` (a dict name ->
+    zero-argument callable): each called once, then timed ``times`` single
+    calls each, the candidates alternating; the slowest median wins."""
+    for fn in candidates.values():
+        fn()
+    samples = {name: [] for name in candidates}
+    for _ in range(times):
+        for name, fn in candidates.items():
+            samples[name].append(timeit.Timer(fn, timer=timer).timeit(1))
+    name = max(samples, key=lambda k: statistics.median(samples[k]))
+    return name, candidates[name]
+
+
+class Limit(_OneThread):
+    """The fused forward against its limit: the slower of ``np.copyto`` of the
+    same array and ``n`` Philox words alone on the active path
+    (``cydrop._kernels.fill_blocks``, the ``philox words`` rows of ``python -m
+    cydrop bench``).  Which of the two binds is decided in ``setup``, by the
+    median of 5 single-call timings of each (alternating), and that one is
+    the reference for the whole process; where the two are close, processes
+    may pick differently, but then either gives about the same ratio.  2**20
+    and 2**24 only: at 2**16 the stream binds by far and
+    `Forward.ratio_to_copyto` already tracks it.  At most 6 pairs per
+    process (a process at 2**24 costs ~1 s; the gate's run time)."""
+    params = [DTYPES, LIMIT_SIZES]
+    repeat = (5, 6, 0.5)
+
+    def setup(self, dtype, size):
+        super().setup(dtype, size)
+        from cydrop import _kernels
+        self.path = _kernels.get_impl()
+        words = np.empty(4 * ((size + 3) // 4), dtype=np.uint32)
+        words.fill(0)  # pages mapped before timing
+        x, out, path, fill = self.x, self.out, self.path, _kernels.fill_blocks
+        self.binds, self.limit = slower_of({
+            "copy": lambda: np.copyto(out, x),
+            "philox": lambda: fill(words, 0, STREAM_SEED, path)})
+
+    def ratio_forward_to_limit(self, dtype, size):
+        x, out = self.x, self.out
+        return (lambda: cydrop.dropout(x, P, seed=STREAM_SEED, out=out),
+                self.limit)
