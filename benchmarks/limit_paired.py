@@ -9,7 +9,10 @@ calls each, into preallocated outputs):
 * the fused forward out of place (``out=``) and in place;
 * masked scaling with a bool mask, the backward with a bool mask and with a
   packed bit mask;
-* at the largest size, the fused forward on 2 threads (its speed-up over 1);
+* at the largest size, the fused forward on 2 threads (its speed-up over 1),
+  and, for the memory system's own answer, ``np.copyto`` of the two halves
+  on two Python threads (NumPy releases the GIL while it copies) against
+  one thread copying the whole;
 
 and forms the ratios within the round; the medians of the per-round ratios
 are printed with their range.  Last, the median time of a whole
@@ -21,6 +24,7 @@ are printed with their range.  Last, the median time of a whole
 import argparse
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -77,7 +81,13 @@ def main(argv=None):
             bits = np.packbits(mask, bitorder="little")
             words = np.empty(n, np.uint32)
             t = {"copy": [], "philox": [], "fused": [], "inplace": [], "masked": [],
-                 "backward": [], "backward_bits": [], "fused_2t": []}
+                 "backward": [], "backward_bits": [], "fused_2t": [], "copy_2t": []}
+            halves = [(out[:n // 2], x[:n // 2]), (out[n // 2:], x[n // 2:])]
+            pool = ThreadPoolExecutor(2)
+
+            def copy_2t():
+                for f in [pool.submit(np.copyto, o, i) for o, i in halves]:
+                    f.result()
             for r in range(args.rounds):
                 t["copy"].append(_best(lambda: np.copyto(out, x), k))
                 t["philox"].append(_best(lambda: _kernels.fill_blocks(words, 0, r), k))
@@ -91,6 +101,7 @@ def main(argv=None):
                     cydrop.set_num_threads(2)
                     t["fused_2t"].append(_best(lambda: cydrop.dropout(x, p, seed=r, out=out), k))
                     cydrop.set_num_threads(1)
+                    t["copy_2t"].append(_best(copy_2t, k))
             lim = [max(c, w) for c, w in zip(t["copy"], t["philox"])]
             ns = {key: statistics.median(v) / n * 1e9 for key, v in t.items() if v}
             print(f"{dtype} 2**{e}: copy {ns['copy']:.3f} ns/elem, philox {ns['philox']:.3f} "
@@ -109,6 +120,10 @@ def main(argv=None):
                 v = [a / b for a, b in zip(t["fused"], t["fused_2t"])]
                 print(f"  {'fused, 2 threads speed-up':28s} {ns['fused_2t']:.3f} ns/elem  "
                       f"{statistics.median(v):5.2f}x  (min {min(v):.2f}, max {max(v):.2f})")
+                v = [a / b for a, b in zip(t["copy"], t["copy_2t"])]
+                print(f"  {'np.copyto, 2 threads speed-up':28s} {ns['copy_2t']:.3f} ns/elem  "
+                      f"{statistics.median(v):5.2f}x  (min {min(v):.2f}, max {max(v):.2f})")
+            pool.shutdown()
     print(f"16-element call cydrop.dropout(x, 0.45): {_small_call() * 1e6:.2f} us (median)")
     cydrop.set_num_threads(saved)
 
