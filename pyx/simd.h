@@ -592,14 +592,14 @@ static void cydrop_words_f64_avx512(const double *x, double *o, const uint32_t *
  * four; 2**24 0.97-1.06x against 1.16-1.46x). */
 #define CYDROP_G32 4
 #define CYDROP_G64 2
-#define CYDROP_FUSED16_BODY(APPLY, VS, NG)                                          \
+#define CYDROP_FUSED16_BODY(APPLY, VS, NG)                                             \
     const __m512i t = _mm512_set1_epi32((int)thr);                                     \
     size_t i = 0;                                                                      \
     int g, r, j;                                                                       \
-    for (; i + 64 * NG <= n; i += 64 * NG) {                                        \
-        cydrop_state16 s[NG];                                                       \
+    for (; i + 64 * NG <= n; i += 64 * NG) {                                           \
+        cydrop_state16 s[NG];                                                          \
         uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
-        for (g = 0; g < NG; g++)                                                    \
+        for (g = 0; g < NG; g++)                                                       \
             cydrop__init16(&s[g], b0 + i / 4 + 16 * (uint64_t)g);                      \
         for (r = 0; r < 10; r++) {                                                     \
             __m512i vk0, vk1;                                                          \
@@ -609,10 +609,10 @@ static void cydrop_words_f64_avx512(const double *x, double *o, const uint32_t *
             }                                                                          \
             vk0 = _mm512_set1_epi32((int)k0);                                          \
             vk1 = _mm512_set1_epi32((int)k1);                                          \
-            for (g = 0; g < NG; g++)                                                \
+            for (g = 0; g < NG; g++)                                                   \
                 cydrop__round16(&s[g], vk0, vk1);                                      \
         }                                                                              \
-        for (g = 0; g < NG; g++) {                                                  \
+        for (g = 0; g < NG; g++) {                                                     \
             __m512i w[4];                                                              \
             cydrop__words16(&s[g], w);                                                 \
             for (j = 0; j < 4; j++)                                                    \
