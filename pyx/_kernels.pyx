@@ -70,6 +70,10 @@ cdef enum:
 # 4-8 items (waking it costs a few microseconds), see the README.
 cdef Py_ssize_t _parallel_min_chunks = 8
 
+# From this many bytes of float32 result (out of place) the fused forward
+# writes it with non-temporal stores (SIMD paths; see _execute).
+cdef Py_ssize_t _stream_min_bytes = 1 << 24
+
 IMPLS = {"scalar": CYDROP_IMPL_SCALAR, "avx2": CYDROP_IMPL_AVX2, "avx512": CYDROP_IMPL_AVX512}
 cdef int _impl = cydrop_best_impl()
 cdef cydrop_fill_fn _fill = cydrop_impl_fn(_impl)
@@ -115,6 +119,7 @@ cdef struct Plan:
     const cydrop_simd_table *simd # the element loops (with the Philox path)
     bint half                     # x and o hold float16: computed in float32
     bint f16c                     # ... converted with F16C (else portable C)
+    bint nt                       # stream the result past the caches (set by _execute)
     bint affine                   # keep ? x * scale + add : fill (alpha dropout)
     double add
     double fill_value
@@ -376,20 +381,31 @@ cdef const uint32_t *_flags(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
 
 cdef void _run_span(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
                     floating scale) noexcept nogil:
-    """Positions [start, end) (start a multiple of CHUNK; the span any length:
-    a thread's whole share).  Contiguous x and out take the SIMD loops of simd.h
-    directly: a forward from the stream makes its words in registers
-    (`_fused_part`), a bool mask or packed bits are applied in one call (the
-    bits without unpacking them); the
-    general three steps (`_run_items`) do the rest."""
-    cdef Py_ssize_t a, done
+    """Positions [start, end): start a multiple of CHUNK, the span of any
+    length (the whole array when serial).  Contiguous x and out take the SIMD
+    loops of simd.h directly: a forward from the stream makes its words as it
+    goes (`_fused_part`), a bool mask or packed bits are applied in one call
+    (the bits without unpacking them); the general three steps (`_run_items`)
+    do the rest."""
+    cdef Py_ssize_t a, done, k
+    cdef bint nt
     if _contiguous(pl, <floating>0):
         if pl.src == SRC_STREAM and not pl.write_mask and not pl.affine:
             # from the first element on a block boundary (offset % 4 != 0)
             a = start + <Py_ssize_t>((4 - ((pl.phase + <uint64_t>start) & 3)) & 3)
+            nt = False
+            if pl.nt:
+                # streaming stores need out 64-byte aligned there: the first
+                # such element on a block boundary (and a bits byte), if any
+                for k in range(a, min(a + 64, end), 4):
+                    if ((<size_t>pl.o + <size_t>k * sizeof(floating)) % 64 == 0
+                            and (not pl.write_bits or k % 8 == 0)):
+                        a = k
+                        nt = True
+                        break
             done = 0
             if not pl.write_bits or a % 8 == 0:
-                done = _fused_part(pl, a, end, scale)
+                done = _fused_part(pl, a, end, scale, nt)
             if done:
                 if a > start:
                     _run_items(pl, start, a, scale)
@@ -436,7 +452,7 @@ cdef inline bint _contiguous(const Plan *pl, floating kind) noexcept nogil:
 
 
 cdef inline Py_ssize_t _fused_part(const Plan *pl, Py_ssize_t a, Py_ssize_t end,
-                                   floating scale) noexcept nogil:
+                                   floating scale, bint nt) noexcept nogil:
     """The fused loop from element ``a`` (on a block boundary) towards ``end``,
     writing the packed bits too when the plan asks: returns how many elements
     it did (whole groups of blocks; 0 if none, if this path has no fused loop,
@@ -452,12 +468,12 @@ cdef inline Py_ssize_t _fused_part(const Plan *pl, Py_ssize_t a, Py_ssize_t end,
         if pl.simd.fused_f32 == NULL:
             return 0
         return <Py_ssize_t>pl.simd.fused_f32(<const float *>pl.x + a, <float *>pl.o + a, bits,
-                                             <size_t>(end - a), b, pl.seed, pl.thr, scale)
+                                             <size_t>(end - a), b, pl.seed, pl.thr, scale, nt)
     else:
         if pl.simd.fused_f64 == NULL:
             return 0
         return <Py_ssize_t>pl.simd.fused_f64(<const double *>pl.x + a, <double *>pl.o + a, bits,
-                                             <size_t>(end - a), b, pl.seed, pl.thr, scale)
+                                             <size_t>(end - a), b, pl.seed, pl.thr, scale, nt)
 
 
 cdef void _run_items(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
@@ -584,6 +600,12 @@ cdef void _execute(Plan *pl, bint is_double, double scale) noexcept nogil:
     if pl.n == 0:
         return
     nthreads = _effective_threads()
+    # a large float32 result out of place is written with streaming stores: it
+    # would not stay in cache anyway, and a normal store first reads the line
+    # (measured, 2**22-2**24: float32 0-15% faster; float64, at or under its
+    # copy already, no faster and sometimes slower)
+    pl.nt = (not is_double and pl.o != NULL and pl.o != pl.x
+             and pl.n * 4 >= _stream_min_bytes)
     if is_double:
         _drive[double](pl, scale, nthreads)
     else:
@@ -600,6 +622,7 @@ cdef inline void _plan_defaults(Plan *pl) noexcept nogil:
     _stream_plan(pl, 0, 0, 0)
     pl.fill = _fill
     pl.simd = _simd
+    pl.nt = False
     pl.half = False
     pl.f16c = _f16c
     pl.affine = False
@@ -1122,6 +1145,16 @@ def set_num_threads(int n):
         raise ValueError(f"number of threads must be >= 1, got {n}")
     _requested_threads = n
     omp_set_num_threads(n)
+
+
+def set_streaming_min_bytes(Py_ssize_t n):
+    """From ``n`` bytes of float32 result (out of place) on, the fused forward
+    writes it with non-temporal stores (AVX2/AVX-512 paths; default 16 MiB);
+    returns the previous setting.  For benchmarks and tests."""
+    global _stream_min_bytes
+    cdef Py_ssize_t old = _stream_min_bytes
+    _stream_min_bytes = max(n, 0)
+    return old
 
 
 def set_parallel_min_chunks(Py_ssize_t n):

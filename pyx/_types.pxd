@@ -16,9 +16,9 @@ cdef extern from "philox.h" nogil:
 
 cdef extern from "simd.h" nogil:
     ctypedef size_t (*cydrop_fused_f32_fn)(const float *, float *, uint8_t *, size_t, uint64_t,
-                                           uint64_t, uint32_t, float) noexcept nogil
+                                           uint64_t, uint32_t, float, int) noexcept nogil
     ctypedef size_t (*cydrop_fused_f64_fn)(const double *, double *, uint8_t *, size_t,
-                                           uint64_t, uint64_t, uint32_t, double) noexcept nogil
+                                           uint64_t, uint64_t, uint32_t, double, int) noexcept nogil
     ctypedef void (*cydrop_keep_f32_fn)(const float *, float *, const uint8_t *, size_t,
                                         float) noexcept nogil
     ctypedef void (*cydrop_keep_f64_fn)(const double *, double *, const uint8_t *, size_t,

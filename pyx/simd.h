@@ -38,9 +38,11 @@
 #endif
 
 typedef size_t (*cydrop_fused_f32_fn)(const float *x, float *o, uint8_t *bits, size_t n,
-                                      uint64_t b0, uint64_t seed, uint32_t thr, float scale);
+                                      uint64_t b0, uint64_t seed, uint32_t thr, float scale,
+                                      int nt);
 typedef size_t (*cydrop_fused_f64_fn)(const double *x, double *o, uint8_t *bits, size_t n,
-                                      uint64_t b0, uint64_t seed, uint32_t thr, double scale);
+                                      uint64_t b0, uint64_t seed, uint32_t thr, double scale,
+                                      int nt);
 typedef void (*cydrop_keep_f32_fn)(const float *x, float *o, const uint8_t *keep, size_t n,
                                    float scale);
 typedef void (*cydrop_keep_f64_fn)(const double *x, double *o, const uint8_t *keep, size_t n,
@@ -57,8 +59,10 @@ typedef void (*cydrop_bits_f64_fn)(const double *x, double *o, const uint8_t *bi
 typedef struct {
     /* x, o: n elements from stream block b0 (word 4 * b0 for element 0; the
      * caller keeps b0 + n / 4 within the 2**62 blocks); bits (or NULL): the
-     * keep flags packed, bit k % 8 of byte k / 8 for element k; returns how
-     * many leading elements it wrote (whole groups of 32 or 64, maybe 0). */
+     * keep flags packed, bit k % 8 of byte k / 8 for element k; nt: write o
+     * with non-temporal (streaming) stores, o then 64-byte aligned (only the
+     * SIMD paths stream; the others ignore it); returns how many leading
+     * elements it wrote (whole groups of 32 or 64, maybe 0). */
     cydrop_fused_f32_fn fused_f32;
     cydrop_fused_f64_fn fused_f64;
     cydrop_keep_f32_fn keep_f32;
@@ -141,10 +145,11 @@ static void cydrop_bits_f64_c(const double *x, double *o, const uint8_t *bits, s
 
 #define CYDROP_FUSED_BUFFERED(NAME, FLOAT, WORDS)                                      \
 static size_t NAME(const FLOAT *x, FLOAT *o, uint8_t *bits, size_t n, uint64_t b0,      \
-                   uint64_t seed, uint32_t thr, FLOAT scale)                           \
+                   uint64_t seed, uint32_t thr, FLOAT scale, int nt)                   \
 {                                                                                      \
     uint32_t w[CYDROP_PIECE];                                                          \
     size_t i = 0, m, k;                                                                \
+    (void)nt;                                                                          \
     if (bits)           /* packed bits: the general path writes them */                \
         return 0;                                                                      \
     for (; i + 32 <= n; i += m) {                                                      \
@@ -351,27 +356,37 @@ static void cydrop_keep_f64_avx2(const double *x, double *o, const uint8_t *keep
 
 __attribute__((target("avx2")))
 static inline void cydrop__apply8_f32(const float *x, float *o, uint8_t *bits, __m256i w,
-                                      __m256i t, __m256 vs)
+                                      __m256i t, __m256 vs, int nt)
 {
     __m256 m = _mm256_castsi256_ps(CYDROP_GE8(w, t));
+    __m256 r = _mm256_and_ps(m, _mm256_mul_ps(_mm256_loadu_ps(x), vs));
     if (bits)
         *bits = (uint8_t)_mm256_movemask_ps(m);
-    _mm256_storeu_ps(o, _mm256_and_ps(m, _mm256_mul_ps(_mm256_loadu_ps(x), vs)));
+    if (nt)
+        _mm256_stream_ps(o, r);
+    else
+        _mm256_storeu_ps(o, r);
 }
 
 __attribute__((target("avx2")))
 static inline void cydrop__apply8_f64(const double *x, double *o, uint8_t *bits, __m256i w,
-                                      __m256i t, __m256d vs)
+                                      __m256i t, __m256d vs, int nt)
 {
     __m256i m = CYDROP_GE8(w, t);
     if (bits)
         *bits = (uint8_t)_mm256_movemask_ps(_mm256_castsi256_ps(m));
     __m256i m0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m));
     __m256i m1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1));
-    _mm256_storeu_pd(o, _mm256_and_pd(_mm256_castsi256_pd(m0),
-                                      _mm256_mul_pd(_mm256_loadu_pd(x), vs)));
-    _mm256_storeu_pd(o + 4, _mm256_and_pd(_mm256_castsi256_pd(m1),
-                                          _mm256_mul_pd(_mm256_loadu_pd(x + 4), vs)));
+    __m256d r0 = _mm256_and_pd(_mm256_castsi256_pd(m0), _mm256_mul_pd(_mm256_loadu_pd(x), vs));
+    __m256d r1 = _mm256_and_pd(_mm256_castsi256_pd(m1),
+                               _mm256_mul_pd(_mm256_loadu_pd(x + 4), vs));
+    if (nt) {
+        _mm256_stream_pd(o, r0);
+        _mm256_stream_pd(o + 4, r1);
+    } else {
+        _mm256_storeu_pd(o, r0);
+        _mm256_storeu_pd(o + 4, r1);
+    }
 }
 
 __attribute__((target("avx2")))
@@ -383,7 +398,7 @@ static void cydrop_words_f32_avx2(const float *x, float *o, const uint32_t *w, u
     size_t k = 0;
     for (; k + 8 <= n; k += 8)
         cydrop__apply8_f32(x + k, o + k, NULL, _mm256_loadu_si256((const __m256i *)(w + k)), t,
-                           vs);
+                           vs, 0);
     CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0f)
 }
 
@@ -396,7 +411,7 @@ static void cydrop_words_f64_avx2(const double *x, double *o, const uint32_t *w,
     size_t k = 0;
     for (; k + 8 <= n; k += 8)
         cydrop__apply8_f64(x + k, o + k, NULL, _mm256_loadu_si256((const __m256i *)(w + k)), t,
-                           vs);
+                           vs, 0);
     CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0)
 }
 
@@ -428,7 +443,7 @@ static void cydrop_words_f64_avx2(const double *x, double *o, const uint32_t *w,
             cydrop__words8(&s[g], w);                                                  \
             for (j = 0; j < 4; j++)                                                    \
                 APPLY(x + i + 32 * g + 8 * j, o + i + 32 * g + 8 * j,                  \
-                      bits ? bits + (i + 32 * g + 8 * j) / 8 : NULL, w[j], t, VS);     \
+                      bits ? bits + (i + 32 * g + 8 * j) / 8 : NULL, w[j], t, VS, nt); \
         }                                                                              \
     }                                                                                  \
     for (; i + 32 <= n; i += 32) {                                                     \
@@ -446,13 +461,16 @@ static void cydrop_words_f64_avx2(const double *x, double *o, const uint32_t *w,
         cydrop__words8(&s, w);                                                         \
         for (j = 0; j < 4; j++)                                                        \
             APPLY(x + i + 8 * j, o + i + 8 * j, bits ? bits + (i + 8 * j) / 8 : NULL,  \
-                  w[j], t, VS);                                                        \
+                  w[j], t, VS, nt);                                                    \
     }                                                                                  \
+    if (nt)             /* streaming stores are weakly ordered */                      \
+        _mm_sfence();                                                                  \
     return i;
 
 __attribute__((target("avx2")))
 static size_t cydrop_fused_f32_avx2(const float *x, float *o, uint8_t *bits, size_t n,
-                                    uint64_t b0, uint64_t seed, uint32_t thr, float scale)
+                                    uint64_t b0, uint64_t seed, uint32_t thr, float scale,
+                                    int nt)
 {
     const __m256 vs = _mm256_set1_ps(scale);
     CYDROP_FUSED8_BODY(cydrop__apply8_f32, vs)
@@ -460,7 +478,8 @@ static size_t cydrop_fused_f32_avx2(const float *x, float *o, uint8_t *bits, siz
 
 __attribute__((target("avx2")))
 static size_t cydrop_fused_f64_avx2(const double *x, double *o, uint8_t *bits, size_t n,
-                                    uint64_t b0, uint64_t seed, uint32_t thr, double scale)
+                                    uint64_t b0, uint64_t seed, uint32_t thr, double scale,
+                                    int nt)
 {
     const __m256d vs = _mm256_set1_pd(scale);
     CYDROP_FUSED8_BODY(cydrop__apply8_f64, vs)
@@ -545,21 +564,32 @@ static void cydrop_keep_f64_avx512(const double *x, double *o, const uint8_t *ke
 
 __attribute__((target("avx512f")))
 static inline void cydrop__apply16_f32(const float *x, float *o, uint8_t *bits, __m512i w,
-                                       __m512i t, __m512 vs)
+                                       __m512i t, __m512 vs, int nt)
 {
     __mmask16 m = _mm512_cmp_epu32_mask(w, t, _MM_CMPINT_NLT);
+    __m512 r = _mm512_maskz_mul_ps(m, _mm512_loadu_ps(x), vs);
     CYDROP_STORE_BITS16(bits, m)
-    _mm512_storeu_ps(o, _mm512_maskz_mul_ps(m, _mm512_loadu_ps(x), vs));
+    if (nt)
+        _mm512_stream_ps(o, r);
+    else
+        _mm512_storeu_ps(o, r);
 }
 
 __attribute__((target("avx512f")))
 static inline void cydrop__apply16_f64(const double *x, double *o, uint8_t *bits, __m512i w,
-                                       __m512i t, __m512d vs)
+                                       __m512i t, __m512d vs, int nt)
 {
     __mmask16 m = _mm512_cmp_epu32_mask(w, t, _MM_CMPINT_NLT);
+    __m512d r0 = _mm512_maskz_mul_pd((__mmask8)m, _mm512_loadu_pd(x), vs);
+    __m512d r1 = _mm512_maskz_mul_pd((__mmask8)(m >> 8), _mm512_loadu_pd(x + 8), vs);
     CYDROP_STORE_BITS16(bits, m)
-    _mm512_storeu_pd(o, _mm512_maskz_mul_pd((__mmask8)m, _mm512_loadu_pd(x), vs));
-    _mm512_storeu_pd(o + 8, _mm512_maskz_mul_pd((__mmask8)(m >> 8), _mm512_loadu_pd(x + 8), vs));
+    if (nt) {
+        _mm512_stream_pd(o, r0);
+        _mm512_stream_pd(o + 8, r1);
+    } else {
+        _mm512_storeu_pd(o, r0);
+        _mm512_storeu_pd(o + 8, r1);
+    }
 }
 
 __attribute__((target("avx512f")))
@@ -570,7 +600,8 @@ static void cydrop_words_f32_avx512(const float *x, float *o, const uint32_t *w,
     const __m512i t = _mm512_set1_epi32((int)thr);
     size_t k = 0;
     for (; k + 16 <= n; k += 16)
-        cydrop__apply16_f32(x + k, o + k, NULL, _mm512_loadu_si512((const void *)(w + k)), t, vs);
+        cydrop__apply16_f32(x + k, o + k, NULL, _mm512_loadu_si512((const void *)(w + k)), t, vs,
+                            0);
     CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0f)
 }
 
@@ -582,7 +613,8 @@ static void cydrop_words_f64_avx512(const double *x, double *o, const uint32_t *
     const __m512i t = _mm512_set1_epi32((int)thr);
     size_t k = 0;
     for (; k + 16 <= n; k += 16)
-        cydrop__apply16_f64(x + k, o + k, NULL, _mm512_loadu_si512((const void *)(w + k)), t, vs);
+        cydrop__apply16_f64(x + k, o + k, NULL, _mm512_loadu_si512((const void *)(w + k)), t, vs,
+                            0);
     CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0)
 }
 
@@ -617,7 +649,7 @@ static void cydrop_words_f64_avx512(const double *x, double *o, const uint32_t *
             cydrop__words16(&s[g], w);                                                 \
             for (j = 0; j < 4; j++)                                                    \
                 APPLY(x + i + 64 * g + 16 * j, o + i + 64 * g + 16 * j,                \
-                      bits ? bits + (i + 64 * g + 16 * j) / 8 : NULL, w[j], t, VS);    \
+                      bits ? bits + (i + 64 * g + 16 * j) / 8 : NULL, w[j], t, VS, nt); \
         }                                                                              \
     }                                                                                  \
     for (; i + 64 <= n; i += 64) {                                                     \
@@ -635,13 +667,16 @@ static void cydrop_words_f64_avx512(const double *x, double *o, const uint32_t *
         cydrop__words16(&s, w);                                                        \
         for (j = 0; j < 4; j++)                                                        \
             APPLY(x + i + 16 * j, o + i + 16 * j, bits ? bits + (i + 16 * j) / 8 : NULL, \
-                  w[j], t, VS);                                                        \
+                  w[j], t, VS, nt);                                                    \
     }                                                                                  \
+    if (nt)             /* streaming stores are weakly ordered */                      \
+        _mm_sfence();                                                                  \
     return i;
 
 __attribute__((target("avx512f")))
 static size_t cydrop_fused_f32_avx512(const float *x, float *o, uint8_t *bits, size_t n,
-                                      uint64_t b0, uint64_t seed, uint32_t thr, float scale)
+                                      uint64_t b0, uint64_t seed, uint32_t thr, float scale,
+                                      int nt)
 {
     const __m512 vs = _mm512_set1_ps(scale);
     CYDROP_FUSED16_BODY(cydrop__apply16_f32, vs, CYDROP_G32)
@@ -649,7 +684,8 @@ static size_t cydrop_fused_f32_avx512(const float *x, float *o, uint8_t *bits, s
 
 __attribute__((target("avx512f")))
 static size_t cydrop_fused_f64_avx512(const double *x, double *o, uint8_t *bits, size_t n,
-                                      uint64_t b0, uint64_t seed, uint32_t thr, double scale)
+                                      uint64_t b0, uint64_t seed, uint32_t thr, double scale,
+                                      int nt)
 {
     const __m512d vs = _mm512_set1_pd(scale);
     CYDROP_FUSED16_BODY(cydrop__apply16_f64, vs, CYDROP_G64)

@@ -134,3 +134,37 @@ def test_strided_and_offset_views_take_the_general_path(impl):
     sub = x[7:]
     keep = stream_words(SEED, 1, sub.size) >= thr
     _same(cydrop.dropout(sub, P, seed=SEED, offset=1), _expected(sub, keep))
+
+
+@pytest.fixture
+def streaming_always():
+    old = _kernels.set_streaming_min_bytes(0)
+    yield
+    _kernels.set_streaming_min_bytes(old)
+
+
+@pytest.mark.parametrize("misalign", [0, 1, 3, 4, 12, 15])
+@pytest.mark.parametrize("offset", [0, 2, 5])
+def test_streaming_stores_at_any_alignment(impl, streaming_always, misalign, offset):
+    # float32 out of place with non-temporal stores (every size, with the
+    # threshold at 0): the loop starts where out is 64-byte aligned, on a
+    # block boundary and, with packed bits, on a bits byte
+    thr = _kernels.threshold(P)
+    threads = cydrop.get_num_threads()
+    try:
+        for t in (1, 2):
+            cydrop.set_num_threads(t)
+            for n in (100, 3 * CHUNK + 37, 20 * CHUNK + 5):
+                x = _data(n, np.float32)
+                keep = stream_words(SEED, offset, n) >= thr
+                room = np.empty(n + 16, np.float32)
+                out = room[misalign:misalign + n]
+                cydrop.dropout(x, P, seed=SEED, offset=offset, out=out)
+                _same(out, _expected(x, keep))
+                out[:] = np.nan
+                _, bits = cydrop.dropout(x, P, seed=SEED, offset=offset, out=out,
+                                         return_mask="bits")
+                _same(out, _expected(x, keep))
+                np.testing.assert_array_equal(bits, np.packbits(keep, bitorder="little"))
+    finally:
+        cydrop.set_num_threads(threads)
