@@ -245,13 +245,13 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     >>> m.shape, bool(np.all(y == np.where(m, 2.0, 0.0)))
     ((2, 3, 1, 1), True)
     """
-    if (type(p) is float and 0.0 < p < 1.0 and training is True and inplace is False
-            and mask is None and seed is None and rng is None and out is None
-            and return_mask is False and noise_shape is None and scaling == "inverted"
-            and type(offset) is int and offset == 0):
-        # every argument at its default but x and p: one kernel call, which
-        # declines (None) unless x is a native float16/32/64 ndarray
-        res = _kernels.default_forward(x, p)
+    if (type(p) is float and 0.0 < p < 1.0 and training is True and mask is None
+            and seed is None and rng is None and return_mask is False and noise_shape is None
+            and scaling == "inverted" and type(offset) is int and offset == 0
+            and (inplace is False or inplace is True)):
+        # every argument at its default but x, p, out and inplace: one kernel
+        # call, which declines (None) unless the arrays are plain ones
+        res = _kernels.default_forward(x, p, out, inplace)
         if res is not None:
             return res
     mode = scaling

@@ -1214,6 +1214,10 @@ def overlap(cnp.ndarray a, cnp.ndarray b):
     """0 if ``a`` and ``b`` touch disjoint memory, 1 if they are the same
     elements in the same layout (safe for an elementwise kernel), 2 if they
     may overlap otherwise (bounds only, as ``np.may_share_memory``)."""
+    return _overlap(a, b)
+
+
+cdef int _overlap(cnp.ndarray a, cnp.ndarray b):
     cdef char *alo
     cdef char *ahi
     cdef char *blo
@@ -1326,14 +1330,16 @@ cdef extern from "numpy/arrayobject.h":
 cdef Py_ssize_t _NOGIL_MIN = 4096
 
 
-def default_forward(object x, double p):
-    """``dropout(x, p)`` with every other argument at its default, in one
-    call (the hot path of small arrays): a fresh result in x's layout, the
-    mask from the default stream, which advances as `default_stream_take`
-    says.  ``0 < p < 1`` is the caller's to check.  Returns None, touching
-    nothing, when ``x`` is not exactly a numpy.ndarray of native
-    float16/32/64: the caller then takes the general path, whose checks
-    convert or raise."""
+def default_forward(object x, double p, object out=None, bint inplace=False):
+    """``dropout(x, p, out=out, inplace=inplace)`` with every other argument
+    at its default, in one call (the hot path of small arrays): the mask from
+    the default stream, which advances as `default_stream_take` says; the
+    result in ``x`` (inplace), in ``out``, or fresh in x's layout.
+    ``0 < p < 1`` is the caller's to check.  Returns None, touching nothing,
+    unless ``x`` (and ``out``) are exactly numpy.ndarray of one native
+    float16/32/64 dtype and shape, the written array writeable with no two
+    elements sharing memory, and ``out`` disjoint from ``x``: the caller then
+    takes the general path, whose checks convert, copy or raise."""
     global _default_offset
     cdef cnp.ndarray a, res
     cdef int t
@@ -1345,7 +1351,21 @@ def default_forward(object x, double p):
     if ((t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT16)
             or not cnp.PyArray_ISNOTSWAPPED(a)):
         return None
-    res = <cnp.ndarray>PyArray_NewLikeArray(a, cnp.NPY_KEEPORDER, NULL, 1)
+    if inplace:
+        if (out is not None and out is not x) or not cnp.PyArray_ISWRITEABLE(a) \
+                or _self_overlap(a) != 0:
+            return None
+        res = a
+    elif out is not None:
+        if type(out) is not np.ndarray:
+            return None
+        res = <cnp.ndarray>out
+        if (cnp.PyArray_TYPE(res) != t or not cnp.PyArray_ISNOTSWAPPED(res)
+                or not cnp.PyArray_SAMESHAPE(a, res) or not cnp.PyArray_ISWRITEABLE(res)
+                or _self_overlap(res) != 0 or _overlap(res, a) != 0):
+            return None
+    else:
+        res = <cnp.ndarray>PyArray_NewLikeArray(a, cnp.NPY_KEEPORDER, NULL, 1)
     pl = _new_plan(a, a, res, None)
     pl.half = t == cnp.NPY_FLOAT16
     _stream_plan(&pl, _default_seed, _default_offset, keep_threshold(p))

@@ -442,6 +442,15 @@ def test_default_call_equals_the_general_path(make):
     assert fast.strides == np.empty_like(x).strides          # x's layout, as empty_like
     assert after == (seed, offset + 4 * ((x.size + 3) // 4))
     assert not np.shares_memory(fast, x)
+    # into out=, and in place
+    out = np.full_like(x, np.nan)
+    cydrop.manual_seed(123)
+    assert cydrop.dropout(x, 0.3, out=out) is out
+    np.testing.assert_array_equal(out, slow)
+    buf = x.copy()
+    cydrop.manual_seed(123)
+    assert cydrop.dropout(buf, 0.3, inplace=True) is buf
+    np.testing.assert_array_equal(buf, slow)
 
 
 @pytest.mark.parametrize("x", [
@@ -463,3 +472,35 @@ def test_default_call_rejects_what_the_general_path_rejects():
         cydrop.dropout(np.arange(8), 0.3)
     with pytest.raises(ValueError, match="between 0 and 1"):
         cydrop.dropout(np.ones(8), 1.5)
+    x = np.ones(8, np.float32)
+    ro = np.ones(8, np.float32)
+    ro.flags.writeable = False
+    for kwargs, err, text in [
+            (dict(out=np.ones(8)), ValueError, "dtype"),
+            (dict(out=np.ones(9, np.float32)), ValueError, "shape"),
+            (dict(out=ro), ValueError, "read-only"),
+            (dict(out=np.broadcast_to(np.float32(0), (8,))), ValueError, "read-only"),
+            (dict(out=[0.0] * 8), TypeError, "numpy.ndarray"),
+            (dict(out=np.ones(8, np.float32), inplace=True), ValueError, "disagree")]:
+        before = np.array(kwargs["out"], copy=True)
+        with pytest.raises(err, match=text):
+            cydrop.dropout(x, 0.3, **kwargs)
+        np.testing.assert_array_equal(kwargs["out"], before)      # nothing written
+    with pytest.raises(ValueError, match="read-only"):
+        cydrop.dropout(ro, 0.3, inplace=True)
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        cydrop.dropout([1.0, 2.0], 0.3, inplace=True)
+
+
+@pytest.mark.parametrize("view", ["same", "reversed", "shifted"])
+def test_default_call_into_an_out_that_overlaps_x(view):
+    # declined by the one-call path: the general path computes through a
+    # temporary (or in place for the very same elements)
+    base = np.arange(1.0, 41.0)
+    x = base[:32]
+    out = {"same": x, "reversed": x[::-1], "shifted": base[8:40]}[view]
+    want = cydrop.dropout(x.copy(), 0.3, seed=9, offset=0)
+    cydrop.manual_seed(9)
+    got = cydrop.dropout(x, 0.3, out=out)
+    assert got is out
+    np.testing.assert_array_equal(got, want)
