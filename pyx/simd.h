@@ -258,21 +258,53 @@ static void cydrop_words_f64_sse2(const double *x, double *o, const uint32_t *w,
     CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0)
 }
 
-/* bit j of a byte into lane j: and with the lane's bit, compare equal */
+/* bit j of a byte as lane j's and-mask (all ones or zero), for every byte:
+ * 8 KiB, built by the compiler.  With SSE2 alone, unpacking the bits in
+ * registers (broadcast, and, compare) costs about 14 instructions per 8
+ * floats, more than the memory system needs for them at L2/L3 speed; the
+ * table costs one index and two and-with-memory. */
+#define CYDROP_LUT_M(i, j) ((((i) >> (j)) & 1) ? 0xFFFFFFFFu : 0u)
+#define CYDROP_LUT_R(i) {CYDROP_LUT_M(i, 0), CYDROP_LUT_M(i, 1), CYDROP_LUT_M(i, 2),       \
+                         CYDROP_LUT_M(i, 3), CYDROP_LUT_M(i, 4), CYDROP_LUT_M(i, 5),       \
+                         CYDROP_LUT_M(i, 6), CYDROP_LUT_M(i, 7)}
+#define CYDROP_LUT_R4(i) CYDROP_LUT_R(i), CYDROP_LUT_R((i) + 1), CYDROP_LUT_R((i) + 2),     \
+                         CYDROP_LUT_R((i) + 3)
+#define CYDROP_LUT_R16(i) CYDROP_LUT_R4(i), CYDROP_LUT_R4((i) + 4), CYDROP_LUT_R4((i) + 8), \
+                          CYDROP_LUT_R4((i) + 12)
+#define CYDROP_LUT_R64(i) CYDROP_LUT_R16(i), CYDROP_LUT_R16((i) + 16),                      \
+                          CYDROP_LUT_R16((i) + 32), CYDROP_LUT_R16((i) + 48)
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((aligned(64)))
+#define CYDROP_LUT_LOAD(p) _mm_load_ps((const float *)(p))
+#else
+#define CYDROP_LUT_LOAD(p) _mm_loadu_ps((const float *)(p))
+#endif
+static const uint32_t cydrop_bits_lut32[256][8] = {
+    CYDROP_LUT_R64(0), CYDROP_LUT_R64(64), CYDROP_LUT_R64(128), CYDROP_LUT_R64(192)};
+
+#define CYDROP_LUT_APPLY8(xp, op, byte)                                                \
+    do {                                                                               \
+        const uint32_t *m_ = cydrop_bits_lut32[byte];                                  \
+        _mm_storeu_ps((op), _mm_and_ps(CYDROP_LUT_LOAD(m_), _mm_mul_ps(_mm_loadu_ps(xp), vs))); \
+        _mm_storeu_ps((op) + 4, _mm_and_ps(CYDROP_LUT_LOAD(m_ + 4),                    \
+                                           _mm_mul_ps(_mm_loadu_ps((xp) + 4), vs)));   \
+    } while (0)
+
 static void cydrop_bits_f32_sse2(const float *x, float *o, const uint8_t *bits, size_t n,
                                  float scale)
 {
     const __m128 vs = _mm_set1_ps(scale);
-    const __m128i lo = _mm_setr_epi32(1, 2, 4, 8), hi = _mm_setr_epi32(16, 32, 64, 128);
     size_t k = 0;
-    for (; k + 8 <= n; k += 8) {
-        __m128i b = _mm_set1_epi32(bits[k >> 3]);
-        __m128i m0 = _mm_cmpeq_epi32(_mm_and_si128(b, lo), lo);
-        __m128i m1 = _mm_cmpeq_epi32(_mm_and_si128(b, hi), hi);
-        _mm_storeu_ps(o + k, _mm_and_ps(_mm_castsi128_ps(m0), _mm_mul_ps(_mm_loadu_ps(x + k), vs)));
-        _mm_storeu_ps(o + k + 4, _mm_and_ps(_mm_castsi128_ps(m1),
-                                            _mm_mul_ps(_mm_loadu_ps(x + k + 4), vs)));
+    for (; k + 32 <= n; k += 32, x += 32, o += 32, bits += 4) {
+        CYDROP_LUT_APPLY8(x, o, bits[0]);
+        CYDROP_LUT_APPLY8(x + 8, o + 8, bits[1]);
+        CYDROP_LUT_APPLY8(x + 16, o + 16, bits[2]);
+        CYDROP_LUT_APPLY8(x + 24, o + 24, bits[3]);
     }
+    n -= k;
+    k = 0;
+    for (; k + 8 <= n; k += 8)
+        CYDROP_LUT_APPLY8(x + k, o + k, bits[k >> 3]);
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0f)
 }
 
