@@ -245,13 +245,16 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     >>> m.shape, bool(np.all(y == np.where(m, 2.0, 0.0)))
     ((2, 3, 1, 1), True)
     """
-    if (type(p) is float and 0.0 < p < 1.0 and training is True and mask is None
-            and seed is None and rng is None and return_mask is False and noise_shape is None
+    if (type(p) is float and 0.0 < p < 1.0 and training is True and seed is None
+            and rng is None and return_mask is False and noise_shape is None
             and scaling == "inverted" and type(offset) is int and offset == 0
             and (inplace is False or inplace is True)):
-        # every argument at its default but x, p, out and inplace: one kernel
-        # call, which declines (None) unless the arrays are plain ones
-        res = _kernels.default_forward(x, p, out, inplace)
+        # every argument at its default but x, p, out, inplace (and mask): one
+        # kernel call, which declines (None) unless the arrays are plain ones
+        if mask is None:
+            res = _kernels.default_forward(x, p, out, inplace)
+        else:
+            res = _kernels.default_masked(x, mask, p, out, inplace)
         if res is not None:
             return res
     mode = scaling
@@ -375,6 +378,15 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
     >>> bool(np.array_equal(dx, cydrop.dropout_backward(g, p=0.5, seed=2, offset=0)))
     True
     """
+    if (type(p) is float and 0.0 < p < 1.0 and mask is not None and seed is None
+            and noise_shape is None and scaling == "inverted"
+            and (inplace is False or inplace is True)):
+        # a stored mask, every other argument at its default but out and
+        # inplace: one kernel call, which declines (None) unless the arrays
+        # are plain ones
+        res = _kernels.default_masked(grad, mask, p, out, inplace)
+        if res is not None:
+            return res
     mode = scaling
     if scaling != "inverted" and scaling is not _ALPHA:
         mode = _check_scaling(scaling)

@@ -1330,20 +1330,14 @@ cdef extern from "numpy/arrayobject.h":
 cdef Py_ssize_t _NOGIL_MIN = 4096
 
 
-def default_forward(object x, double p, object out=None, bint inplace=False):
-    """``dropout(x, p, out=out, inplace=inplace)`` with every other argument
-    at its default, in one call (the hot path of small arrays): the mask from
-    the default stream, which advances as `default_stream_take` says; the
-    result in ``x`` (inplace), in ``out``, or fresh in x's layout.
-    ``0 < p < 1`` is the caller's to check.  Returns None, touching nothing,
-    unless ``x`` (and ``out``) are exactly numpy.ndarray of one native
-    float16/32/64 dtype and shape, the written array writeable with no two
-    elements sharing memory, and ``out`` disjoint from ``x``: the caller then
-    takes the general path, whose checks convert, copy or raise."""
-    global _default_offset
+cdef object _fast_result(object x, object out, bint inplace):
+    """The array a one-call path writes: ``x`` (inplace), ``out``, or a fresh
+    one in x's layout; None, touching nothing, unless ``x`` (and ``out``) are
+    exactly numpy.ndarray of one native float16/32/64 dtype and shape, the
+    written array writeable with no two elements sharing memory, and ``out``
+    disjoint from ``x``."""
     cdef cnp.ndarray a, res
     cdef int t
-    cdef Plan pl
     if type(x) is not np.ndarray:
         return None
     a = <cnp.ndarray>x
@@ -1355,8 +1349,8 @@ def default_forward(object x, double p, object out=None, bint inplace=False):
         if (out is not None and out is not x) or not cnp.PyArray_ISWRITEABLE(a) \
                 or _self_overlap(a) != 0:
             return None
-        res = a
-    elif out is not None:
+        return a
+    if out is not None:
         if type(out) is not np.ndarray:
             return None
         res = <cnp.ndarray>out
@@ -1364,12 +1358,77 @@ def default_forward(object x, double p, object out=None, bint inplace=False):
                 or not cnp.PyArray_SAMESHAPE(a, res) or not cnp.PyArray_ISWRITEABLE(res)
                 or _self_overlap(res) != 0 or _overlap(res, a) != 0):
             return None
-    else:
-        res = <cnp.ndarray>PyArray_NewLikeArray(a, cnp.NPY_KEEPORDER, NULL, 1)
+        return res
+    return <cnp.ndarray>PyArray_NewLikeArray(a, cnp.NPY_KEEPORDER, NULL, 1)
+
+
+def default_forward(object x, double p, object out=None, bint inplace=False):
+    """``dropout(x, p, out=out, inplace=inplace)`` with every other argument
+    at its default, in one call (the hot path of small arrays): the mask from
+    the default stream, which advances as `default_stream_take` says; the
+    result in ``x`` (inplace), in ``out``, or fresh in x's layout.
+    ``0 < p < 1`` is the caller's to check.  Returns None, touching nothing,
+    unless the arrays are plain ones (`_fast_result`): the caller then takes
+    the general path, whose checks convert, copy or raise."""
+    global _default_offset
+    cdef cnp.ndarray a, res
+    cdef int t
+    cdef Plan pl
+    r = _fast_result(x, out, inplace)
+    if r is None:
+        return None
+    a = <cnp.ndarray>x
+    res = <cnp.ndarray>r
+    t = cnp.PyArray_TYPE(a)
     pl = _new_plan(a, a, res, None)
     pl.half = t == cnp.NPY_FLOAT16
     _stream_plan(&pl, _default_seed, _default_offset, keep_threshold(p))
     _default_offset = _advance(_default_offset, <uint64_t>pl.n)
+    if pl.n < _NOGIL_MIN:
+        _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
+    else:
+        with nogil:
+            _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
+    return res
+
+
+def default_masked(object x, object mask, double p, object out=None, bint inplace=False):
+    """``dropout(x, p, mask=mask, out=out, inplace=inplace)`` and
+    ``dropout_backward(x, mask, p, out=out, inplace=inplace)`` with every
+    other argument at its default, in one call: ``keep ? x / (1 - p) : 0``,
+    ``keep`` from a bool mask of x's shape or from packed bits (1-D
+    C-contiguous uint8 of ``ceil(size / 8)`` bytes).  ``0 < p < 1`` is the
+    caller's to check.  Returns None, touching nothing, unless the arrays are
+    plain ones (`_fast_result`) and the mask is exactly one of those two,
+    disjoint from the result: the caller then takes the general path."""
+    cdef cnp.ndarray a, res, m
+    cdef int t, mt
+    cdef Plan pl
+    if type(mask) is not np.ndarray:
+        return None
+    r = _fast_result(x, out, inplace)
+    if r is None:
+        return None
+    a = <cnp.ndarray>x
+    res = <cnp.ndarray>r
+    m = <cnp.ndarray>mask
+    t = cnp.PyArray_TYPE(a)
+    mt = cnp.PyArray_TYPE(m)
+    if mt == cnp.NPY_BOOL:
+        if not cnp.PyArray_SAMESHAPE(a, m) or _overlap(res, m) != 0:
+            return None
+        pl = _new_plan(a, a, res, m)
+        pl.src = SRC_BOOL
+    elif mt == cnp.NPY_UINT8:
+        if (cnp.PyArray_NDIM(m) != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(m)
+                or m.shape[0] != (cnp.PyArray_SIZE(a) + 7) // 8 or _overlap(res, m) != 0):
+            return None
+        pl = _new_plan(a, a, res, None)
+        pl.bits = <uint8_t *>cnp.PyArray_DATA(m)
+        pl.src = SRC_BITS
+    else:
+        return None
+    pl.half = t == cnp.NPY_FLOAT16
     if pl.n < _NOGIL_MIN:
         _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
     else:

@@ -504,3 +504,80 @@ def test_default_call_into_an_out_that_overlaps_x(view):
     got = cydrop.dropout(x, 0.3, out=out)
     assert got is out
     np.testing.assert_array_equal(got, want)
+
+
+# The hot path with a stored mask: dropout(x, p, mask=m) and
+# dropout_backward(g, m, p) (out= and inplace= allowed) run one kernel call
+# (_kernels.default_masked); it must be the general path's masked_scale.
+
+MAKES = [
+    lambda: np.arange(16, dtype=np.float32),
+    lambda: np.arange(4099, dtype=np.float64),                 # with the GIL released
+    lambda: np.arange(60, dtype=np.float16).reshape(6, 10),
+    lambda: np.asfortranarray(np.arange(60.0).reshape(6, 10)),
+    lambda: np.arange(120.0, dtype=np.float32)[::3],
+    lambda: np.arange(40.0)[::-1],
+    lambda: np.zeros((0, 3), np.float32),
+]
+
+
+@pytest.mark.parametrize("make", MAKES)
+def test_masked_call_equals_the_general_path(make):
+    x = make()
+    keep = np.random.default_rng(7).random(x.shape) >= 0.3
+    bits = np.packbits(keep.ravel(), bitorder="little")
+    for mask in (keep, np.asfortranarray(keep), bits):
+        packed = mask.dtype == np.uint8
+        want = np.full_like(x, np.nan)
+        cydrop._kernels.masked_scale(x, want, None if packed else mask,
+                                     mask if packed else None, 1.0 / (1.0 - 0.3))
+        if x.dtype != np.float16:
+            np.testing.assert_array_equal(
+                want, np.where(keep, x * x.dtype.type(1.0 / (1.0 - 0.3)), 0))
+        state = cydrop._kernels.default_stream_state()
+        for call in (lambda **kw: cydrop.dropout(x_, 0.3, mask=mask, **kw),
+                     lambda **kw: cydrop.dropout_backward(x_, mask, 0.3, **kw)):
+            x_ = x
+            got = call()
+            np.testing.assert_array_equal(got, want)
+            assert got.dtype == x.dtype and not np.shares_memory(got, x)
+            out = np.full_like(x, np.nan)
+            assert call(out=out) is out
+            np.testing.assert_array_equal(out, want)
+            x_ = x.copy()
+            assert call(inplace=True) is x_
+            np.testing.assert_array_equal(x_, want)
+        assert cydrop._kernels.default_stream_state() == state     # no words taken
+
+
+def test_masked_call_declines_and_the_general_path_answers():
+    x = np.arange(1.0, 17.0)
+    keep = np.arange(16) % 3 != 0
+    scale = 1.0 / (1.0 - 0.25)
+    want = np.where(keep, x * scale, 0.0)
+    # declined, then taken by the general path: converted or copied
+    strided_bits = np.repeat(np.packbits(keep, bitorder="little"), 2)[::2]
+    for mask in (keep.tolist(), strided_bits):               # a list; bits not contiguous
+        assert cydrop._kernels.default_masked(x, mask, 0.25) is None
+        np.testing.assert_array_equal(cydrop.dropout(x, 0.25, mask=mask), want)
+        np.testing.assert_array_equal(cydrop.dropout_backward(x, mask, 0.25), want)
+    # an out= whose bytes hold the mask: declined, nothing written
+    raw = np.zeros(16 * 8, np.uint8)
+    out = raw.view(np.float64)
+    m = raw[64:80].view(bool)
+    m[:] = keep
+    before = raw.copy()
+    assert cydrop._kernels.default_masked(x, m, 0.25, out) is None
+    np.testing.assert_array_equal(raw, before)
+    # declined, then rejected by the general path with its own message,
+    # nothing written
+    out = np.full(16, np.nan)
+    for mask, text in [(keep[:8], "mask has shape"),
+                       (np.ones(3, np.uint8), "packed bits"),
+                       (np.ones(16, np.int64), "mask must be a bool array")]:
+        assert cydrop._kernels.default_masked(x, mask, 0.25, out) is None
+        for call in (lambda: cydrop.dropout(x, 0.25, mask=mask, out=out),
+                     lambda: cydrop.dropout_backward(x, mask, 0.25, out=out)):
+            with pytest.raises(ValueError, match=text):
+                call()
+            assert np.isnan(out).all()
