@@ -245,16 +245,20 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     >>> m.shape, bool(np.all(y == np.where(m, 2.0, 0.0)))
     ((2, 3, 1, 1), True)
     """
-    if (type(p) is float and 0.0 < p < 1.0 and training is True and seed is None
-            and rng is None and return_mask is False and noise_shape is None
-            and scaling == "inverted" and type(offset) is int and offset == 0
-            and (inplace is False or inplace is True)):
-        # every argument at its default but x, p, out, inplace (and mask): one
-        # kernel call, which declines (None) unless the arrays are plain ones
+    if (type(p) is float and 0.0 < p < 1.0 and training is True and rng is None
+            and return_mask is False and noise_shape is None and scaling == "inverted"
+            and (inplace is False or inplace is True) and type(offset) is int
+            and ((seed is None and offset == 0) or (mask is None and type(seed) is int
+                                                      and 0 <= seed < _U64 and 0 <= offset < _U64))):
+        # every argument at its default but x, p, out, inplace and one of
+        # mask= or (seed=, offset=): one kernel call, which declines (None)
+        # unless the arrays are plain ones
         if mask is None:
-            res = _kernels.default_forward(x, p, out, inplace)
-        else:
+            res = _kernels.default_forward(x, p, out, inplace, seed, offset)
+        elif seed is None:
             res = _kernels.default_masked(x, mask, p, out, inplace)
+        else:
+            res = None
         if res is not None:
             return res
     mode = scaling
@@ -378,13 +382,17 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
     >>> bool(np.array_equal(dx, cydrop.dropout_backward(g, p=0.5, seed=2, offset=0)))
     True
     """
-    if (type(p) is float and 0.0 < p < 1.0 and mask is not None and seed is None
-            and noise_shape is None and scaling == "inverted"
+    if (type(p) is float and 0.0 < p < 1.0 and noise_shape is None and scaling == "inverted"
             and (inplace is False or inplace is True)):
-        # a stored mask, every other argument at its default but out and
-        # inplace: one kernel call, which declines (None) unless the arrays
-        # are plain ones
-        res = _kernels.default_masked(grad, mask, p, out, inplace)
+        # a stored mask, or (seed=, offset=) to recompute it, every other
+        # argument at its default but out and inplace: one kernel call, which
+        # declines (None) unless the arrays are plain ones
+        res = None
+        if mask is not None and seed is None:
+            res = _kernels.default_masked(grad, mask, p, out, inplace)
+        elif (mask is None and type(seed) is int and type(offset) is int
+                and 0 <= seed < _U64 and 0 <= offset < _U64):
+            res = _kernels.default_forward(grad, p, out, inplace, seed, offset)
         if res is not None:
             return res
     mode = scaling

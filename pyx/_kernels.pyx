@@ -1362,14 +1362,18 @@ cdef object _fast_result(object x, object out, bint inplace):
     return <cnp.ndarray>PyArray_NewLikeArray(a, cnp.NPY_KEEPORDER, NULL, 1)
 
 
-def default_forward(object x, double p, object out=None, bint inplace=False):
+def default_forward(object x, double p, object out=None, bint inplace=False,
+                    object seed=None, uint64_t offset=0):
     """``dropout(x, p, out=out, inplace=inplace)`` with every other argument
     at its default, in one call (the hot path of small arrays): the mask from
-    the default stream, which advances as `default_stream_take` says; the
-    result in ``x`` (inplace), in ``out``, or fresh in x's layout.
-    ``0 < p < 1`` is the caller's to check.  Returns None, touching nothing,
-    unless the arrays are plain ones (`_fast_result`): the caller then takes
-    the general path, whose checks convert, copy or raise."""
+    the default stream, which advances as `default_stream_take` says, or,
+    given ``seed`` (an int the caller has checked to be in [0, 2**64)), from
+    ``(seed, offset)`` (``dropout(x, p, seed=, offset=)``, and the recomputing
+    ``dropout_backward``); the result in ``x`` (inplace), in ``out``, or
+    fresh in x's layout.  ``0 < p < 1`` is the caller's to check.  Returns
+    None, touching nothing, unless the arrays are plain ones
+    (`_fast_result`): the caller then takes the general path, whose checks
+    convert, copy or raise."""
     global _default_offset
     cdef cnp.ndarray a, res
     cdef int t
@@ -1382,8 +1386,11 @@ def default_forward(object x, double p, object out=None, bint inplace=False):
     t = cnp.PyArray_TYPE(a)
     pl = _new_plan(a, a, res, None)
     pl.half = t == cnp.NPY_FLOAT16
-    _stream_plan(&pl, _default_seed, _default_offset, keep_threshold(p))
-    _default_offset = _advance(_default_offset, <uint64_t>pl.n)
+    if seed is None:
+        _stream_plan(&pl, _default_seed, _default_offset, keep_threshold(p))
+        _default_offset = _advance(_default_offset, <uint64_t>pl.n)
+    else:
+        _stream_plan(&pl, <uint64_t>seed, offset, keep_threshold(p))
     if pl.n < _NOGIL_MIN:
         _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
     else:

@@ -10,6 +10,8 @@ from hypothesis.extra.numpy import array_shapes, arrays
 import cydrop
 
 import _reference as ref
+from cydrop import _kernels
+from cydrop.functional import stream_words
 
 P_VALUES = [0.1, 0.45, 0.5, 0.9]
 
@@ -581,3 +583,44 @@ def test_masked_call_declines_and_the_general_path_answers():
             with pytest.raises(ValueError, match=text):
                 call()
             assert np.isnan(out).all()
+
+
+@pytest.mark.parametrize("make", MAKES)
+@pytest.mark.parametrize("seed, offset", [(9, 0), (2**64 - 1, 6), (3, 2**64 - 5)])
+def test_seeded_call_equals_the_general_path(make, seed, offset):
+    # dropout(x, p, seed=, offset=) and the recomputing dropout_backward take
+    # the one-call path (_kernels.default_forward with a seed); the words are
+    # the stream's, and the default stream does not move
+    x = make()
+    keep = stream_words(seed, offset, x.size).reshape(x.shape) >= _kernels.threshold(0.3)
+    want = np.full_like(x, np.nan)
+    _kernels.masked_scale(x, want, keep, None, 1.0 / (1.0 - 0.3))
+    state = _kernels.default_stream_state()
+    for call in (lambda **kw: cydrop.dropout(x_, 0.3, seed=seed, offset=offset, **kw),
+                 lambda **kw: cydrop.dropout_backward(x_, p=0.3, seed=seed, offset=offset, **kw)):
+        x_ = x
+        np.testing.assert_array_equal(call(), want)
+        out = np.full_like(x, np.nan)
+        assert call(out=out) is out
+        np.testing.assert_array_equal(out, want)
+        x_ = x.copy()
+        assert call(inplace=True) is x_
+        np.testing.assert_array_equal(x_, want)
+    assert _kernels.default_stream_state() == state
+
+
+def test_seeded_call_rejects_what_the_general_path_rejects():
+    x = np.ones(8, np.float32)
+    out = np.full(8, np.nan, np.float32)
+    for kwargs, err, text in [(dict(seed=-1), ValueError, "seed"),
+                              (dict(seed=2**64), ValueError, "seed"),
+                              (dict(seed=1, offset=-1), ValueError, "offset"),
+                              (dict(seed=1, offset=2**64), ValueError, "offset"),
+                              (dict(seed=1.5), TypeError, "seed")]:
+        for call in (lambda: cydrop.dropout(x, 0.3, out=out, **kwargs),
+                     lambda: cydrop.dropout_backward(x, p=0.3, out=out, **kwargs)):
+            with pytest.raises(err, match=text):
+                call()
+            assert np.isnan(out).all()
+    with pytest.raises(ValueError, match="offset= needs seed="):
+        cydrop.dropout(x, 0.3, offset=4)
