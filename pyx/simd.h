@@ -175,54 +175,6 @@ static const cydrop_simd_table cydrop_table_c = {
 /* ---- SSE2 (every x86-64 CPU) -------------------------------------------- */
 #if CYDROP_HAVE_SSE2
 
-/* d: 0xFF.. where an element is dropped; andnot keeps x * scale elsewhere */
-static void cydrop_keep_f32_sse2(const float *x, float *o, const uint8_t *keep, size_t n,
-                                 float scale)
-{
-    const __m128 vs = _mm_set1_ps(scale);
-    const __m128i z = _mm_setzero_si128();
-    size_t k = 0;
-    for (; k + 16 <= n; k += 16) {
-        __m128i d = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(keep + k)), z);
-        __m128i lo = _mm_unpacklo_epi8(d, d), hi = _mm_unpackhi_epi8(d, d);
-        __m128i m[4];
-        int j;
-        m[0] = _mm_unpacklo_epi16(lo, lo);
-        m[1] = _mm_unpackhi_epi16(lo, lo);
-        m[2] = _mm_unpacklo_epi16(hi, hi);
-        m[3] = _mm_unpackhi_epi16(hi, hi);
-        for (j = 0; j < 4; j++)
-            _mm_storeu_ps(o + k + 4 * j,
-                          _mm_andnot_ps(_mm_castsi128_ps(m[j]),
-                                        _mm_mul_ps(_mm_loadu_ps(x + k + 4 * j), vs)));
-    }
-    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0f)
-}
-
-static void cydrop_keep_f64_sse2(const double *x, double *o, const uint8_t *keep, size_t n,
-                                 double scale)
-{
-    const __m128d vs = _mm_set1_pd(scale);
-    const __m128i z = _mm_setzero_si128();
-    size_t k = 0;
-    for (; k + 8 <= n; k += 8) {
-        __m128i d = _mm_cmpeq_epi8(_mm_loadl_epi64((const __m128i *)(keep + k)), z);
-        __m128i lo = _mm_unpacklo_epi8(d, d);              /* 8 x 16 bits */
-        __m128i a = _mm_unpacklo_epi16(lo, lo), b = _mm_unpackhi_epi16(lo, lo);
-        __m128i m[4];
-        int j;
-        m[0] = _mm_unpacklo_epi32(a, a);
-        m[1] = _mm_unpackhi_epi32(a, a);
-        m[2] = _mm_unpacklo_epi32(b, b);
-        m[3] = _mm_unpackhi_epi32(b, b);
-        for (j = 0; j < 4; j++)
-            _mm_storeu_pd(o + k + 2 * j,
-                          _mm_andnot_pd(_mm_castsi128_pd(m[j]),
-                                        _mm_mul_pd(_mm_loadu_pd(x + k + 2 * j), vs)));
-    }
-    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0)
-}
-
 /* w >= thr unsigned, with SSE2's signed compare: flip the sign bits;
  * dropped where thr > w */
 static void cydrop_words_f32_sse2(const float *x, float *o, const uint32_t *w, uint32_t thr,
@@ -278,8 +230,10 @@ static void cydrop_words_f64_sse2(const double *x, double *o, const uint32_t *w,
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((aligned(64)))
 #define CYDROP_LUT_LOAD(p) _mm_load_ps((const float *)(p))
+#define CYDROP_LUT_LOADD(p) _mm_load_pd((const double *)(p))
 #else
 #define CYDROP_LUT_LOAD(p) _mm_loadu_ps((const float *)(p))
+#define CYDROP_LUT_LOADD(p) _mm_loadu_pd((const double *)(p))
 #endif
 static const uint32_t cydrop_bits_lut32[256][8] = {
     CYDROP_LUT_R64(0), CYDROP_LUT_R64(64), CYDROP_LUT_R64(128), CYDROP_LUT_R64(192)};
@@ -308,6 +262,72 @@ static void cydrop_bits_f32_sse2(const float *x, float *o, const uint8_t *bits, 
     for (; k + 8 <= n; k += 8)
         CYDROP_LUT_APPLY8(x + k, o + k, bits[k >> 3]);
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0f)
+}
+
+/* four bits as four float64 lanes' and-masks (512 bytes) */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((aligned(64)))
+#endif
+static const uint64_t cydrop_nibble_lut64[16][4] = {
+#define CYDROP_NIB_M(i, j) ((((i) >> (j)) & 1) ? ~(uint64_t)0 : (uint64_t)0)
+#define CYDROP_NIB_R(i) {CYDROP_NIB_M(i, 0), CYDROP_NIB_M(i, 1), CYDROP_NIB_M(i, 2), CYDROP_NIB_M(i, 3)}
+    CYDROP_NIB_R(0), CYDROP_NIB_R(1), CYDROP_NIB_R(2), CYDROP_NIB_R(3), CYDROP_NIB_R(4),
+    CYDROP_NIB_R(5), CYDROP_NIB_R(6), CYDROP_NIB_R(7), CYDROP_NIB_R(8), CYDROP_NIB_R(9),
+    CYDROP_NIB_R(10), CYDROP_NIB_R(11), CYDROP_NIB_R(12), CYDROP_NIB_R(13), CYDROP_NIB_R(14),
+    CYDROP_NIB_R(15)};
+
+/* float64 keep flags, 16 at a time: compare with zero, gather the 16
+ * answers into a word (pmovmskb), and take each four lanes' and-masks from
+ * the nibble table (any nonzero byte keeps).  Measured against unpacking the
+ * compare in registers (below, float32), paired at 2**20: float64 about 5%
+ * faster; float32 through the byte table 15-30% slower, so it unpacks. */
+#define CYDROP_NIB_APPLY4(xp, op, nib)                                                 \
+    do {                                                                               \
+        const uint64_t *m_ = cydrop_nibble_lut64[nib];                                 \
+        _mm_storeu_pd((op), _mm_and_pd(CYDROP_LUT_LOADD(m_), _mm_mul_pd(_mm_loadu_pd(xp), vs))); \
+        _mm_storeu_pd((op) + 2, _mm_and_pd(CYDROP_LUT_LOADD(m_ + 2),                   \
+                                           _mm_mul_pd(_mm_loadu_pd((xp) + 2), vs)));   \
+    } while (0)
+
+static void cydrop_keep_f64_sse2(const double *x, double *o, const uint8_t *keep, size_t n,
+                                 double scale)
+{
+    const __m128d vs = _mm_set1_pd(scale);
+    const __m128i z = _mm_setzero_si128();
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        unsigned kb = ~(unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(keep + k)), z));
+        CYDROP_NIB_APPLY4(x + k, o + k, kb & 15);
+        CYDROP_NIB_APPLY4(x + k + 4, o + k + 4, (kb >> 4) & 15);
+        CYDROP_NIB_APPLY4(x + k + 8, o + k + 8, (kb >> 8) & 15);
+        CYDROP_NIB_APPLY4(x + k + 12, o + k + 12, (kb >> 12) & 15);
+    }
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0)
+}
+
+/* d: 0xFF.. where an element is dropped; andnot keeps x * scale elsewhere */
+static void cydrop_keep_f32_sse2(const float *x, float *o, const uint8_t *keep, size_t n,
+                                 float scale)
+{
+    const __m128 vs = _mm_set1_ps(scale);
+    const __m128i z = _mm_setzero_si128();
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m128i d = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(keep + k)), z);
+        __m128i lo = _mm_unpacklo_epi8(d, d), hi = _mm_unpackhi_epi8(d, d);
+        __m128i m[4];
+        int j;
+        m[0] = _mm_unpacklo_epi16(lo, lo);
+        m[1] = _mm_unpackhi_epi16(lo, lo);
+        m[2] = _mm_unpacklo_epi16(hi, hi);
+        m[3] = _mm_unpackhi_epi16(hi, hi);
+        for (j = 0; j < 4; j++)
+            _mm_storeu_ps(o + k + 4 * j,
+                          _mm_andnot_ps(_mm_castsi128_ps(m[j]),
+                                        _mm_mul_ps(_mm_loadu_ps(x + k + 4 * j), vs)));
+    }
+    CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0f)
 }
 
 static void cydrop_bits_f64_sse2(const double *x, double *o, const uint8_t *bits, size_t n,
