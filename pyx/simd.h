@@ -487,7 +487,7 @@ static void cydrop_words_f64_avx2(const double *x, double *o, const uint32_t *w,
         if (PF) {                                                                      \
             size_t q_;                                                                 \
             for (q_ = 0; q_ < 32 * CYDROP_GROUPS * sizeof(*x); q_ += 64)               \
-                CYDROP_PREFETCH_L1((const char *)(x + i) + (PF) + q_);                    \
+                CYDROP_PREFETCH_L1((const char *)(x + i) + (PF) + q_);                 \
         }                                                                              \
         for (g = 0; g < CYDROP_GROUPS; g++)                                            \
             cydrop__init8(&s[g], b0 + i / 4 + 8 * (uint64_t)g);                        \
