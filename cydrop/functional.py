@@ -246,17 +246,19 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     ((2, 3, 1, 1), True)
     """
     if (type(p) is float and 0.0 < p < 1.0 and training is True and rng is None
-            and return_mask is False and noise_shape is None and scaling == "inverted"
+            and return_mask is False and noise_shape is None
+            and type(scaling) is str and (scaling == "inverted" or scaling == "vanilla")
             and (inplace is False or inplace is True) and type(offset) is int
             and ((seed is None and offset == 0) or (mask is None and type(seed) is int
                                                       and 0 <= seed < _U64 and 0 <= offset < _U64))):
         # every argument at its default but x, p, out, inplace and one of
         # mask= or (seed=, offset=): one kernel call, which declines (None)
         # unless the arrays are plain ones
+        vanilla = scaling == "vanilla"
         if mask is None:
-            res = _kernels.default_forward(x, p, out, inplace, seed, offset)
+            res = _kernels.default_forward(x, p, out, inplace, seed, offset, vanilla)
         elif seed is None:
-            res = _kernels.default_masked(x, mask, p, out, inplace)
+            res = _kernels.default_masked(x, mask, p, out, inplace, vanilla)
         else:
             res = None
         if res is not None:
@@ -382,17 +384,19 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
     >>> bool(np.array_equal(dx, cydrop.dropout_backward(g, p=0.5, seed=2, offset=0)))
     True
     """
-    if (type(p) is float and 0.0 < p < 1.0 and noise_shape is None and scaling == "inverted"
+    if (type(p) is float and 0.0 < p < 1.0 and noise_shape is None
+            and type(scaling) is str and (scaling == "inverted" or scaling == "vanilla")
             and (inplace is False or inplace is True)):
         # a stored mask, or (seed=, offset=) to recompute it, every other
         # argument at its default but out and inplace: one kernel call, which
         # declines (None) unless the arrays are plain ones
         res = None
+        vanilla = scaling == "vanilla"
         if mask is not None and seed is None:
-            res = _kernels.default_masked(grad, mask, p, out, inplace)
+            res = _kernels.default_masked(grad, mask, p, out, inplace, vanilla)
         elif (mask is None and type(seed) is int and type(offset) is int
                 and 0 <= seed < _U64 and 0 <= offset < _U64):
-            res = _kernels.default_forward(grad, p, out, inplace, seed, offset)
+            res = _kernels.default_forward(grad, p, out, inplace, seed, offset, vanilla)
         if res is not None:
             return res
     mode = scaling

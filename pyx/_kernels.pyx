@@ -1363,7 +1363,7 @@ cdef object _fast_result(object x, object out, bint inplace):
 
 
 def default_forward(object x, double p, object out=None, bint inplace=False,
-                    object seed=None, uint64_t offset=0):
+                    object seed=None, uint64_t offset=0, bint vanilla=False):
     """``dropout(x, p, out=out, inplace=inplace)`` with every other argument
     at its default, in one call (the hot path of small arrays): the mask from
     the default stream, which advances as `default_stream_take` says, or,
@@ -1373,10 +1373,12 @@ def default_forward(object x, double p, object out=None, bint inplace=False,
     fresh in x's layout.  ``0 < p < 1`` is the caller's to check.  Returns
     None, touching nothing, unless the arrays are plain ones
     (`_fast_result`): the caller then takes the general path, whose checks
-    convert, copy or raise."""
+    convert, copy or raise.  ``vanilla``: the kept elements are not scaled
+    (``scaling="vanilla"`` in training)."""
     global _default_offset
     cdef cnp.ndarray a, res
     cdef int t
+    cdef double scale
     cdef Plan pl
     r = _fast_result(x, out, inplace)
     if r is None:
@@ -1391,15 +1393,17 @@ def default_forward(object x, double p, object out=None, bint inplace=False,
         _default_offset = _advance(_default_offset, <uint64_t>pl.n)
     else:
         _stream_plan(&pl, <uint64_t>seed, offset, keep_threshold(p))
+    scale = 1.0 if vanilla else 1.0 / (1.0 - p)
     if pl.n < _NOGIL_MIN:
-        _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
+        _execute(&pl, t == cnp.NPY_DOUBLE, scale)
     else:
         with nogil:
-            _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
+            _execute(&pl, t == cnp.NPY_DOUBLE, scale)
     return res
 
 
-def default_masked(object x, object mask, double p, object out=None, bint inplace=False):
+def default_masked(object x, object mask, double p, object out=None, bint inplace=False,
+                   bint vanilla=False):
     """``dropout(x, p, mask=mask, out=out, inplace=inplace)`` and
     ``dropout_backward(x, mask, p, out=out, inplace=inplace)`` with every
     other argument at its default, in one call: ``keep ? x / (1 - p) : 0``,
@@ -1407,9 +1411,11 @@ def default_masked(object x, object mask, double p, object out=None, bint inplac
     C-contiguous uint8 of ``ceil(size / 8)`` bytes).  ``0 < p < 1`` is the
     caller's to check.  Returns None, touching nothing, unless the arrays are
     plain ones (`_fast_result`) and the mask is exactly one of those two,
-    disjoint from the result: the caller then takes the general path."""
+    disjoint from the result: the caller then takes the general path.
+    ``vanilla``: the kept elements are not scaled."""
     cdef cnp.ndarray a, res, m
     cdef int t, mt
+    cdef double scale
     cdef Plan pl
     if type(mask) is not np.ndarray:
         return None
@@ -1436,9 +1442,10 @@ def default_masked(object x, object mask, double p, object out=None, bint inplac
     else:
         return None
     pl.half = t == cnp.NPY_FLOAT16
+    scale = 1.0 if vanilla else 1.0 / (1.0 - p)
     if pl.n < _NOGIL_MIN:
-        _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
+        _execute(&pl, t == cnp.NPY_DOUBLE, scale)
     else:
         with nogil:
-            _execute(&pl, t == cnp.NPY_DOUBLE, 1.0 / (1.0 - p))
+            _execute(&pl, t == cnp.NPY_DOUBLE, scale)
     return res

@@ -624,3 +624,29 @@ def test_seeded_call_rejects_what_the_general_path_rejects():
             assert np.isnan(out).all()
     with pytest.raises(ValueError, match="offset= needs seed="):
         cydrop.dropout(x, 0.3, offset=4)
+
+
+@pytest.mark.parametrize("make", MAKES[:4])
+def test_one_call_paths_with_vanilla_scaling(make):
+    # scaling="vanilla" takes the same one-call entries, kept elements unscaled
+    x = make()
+    keep = np.random.default_rng(2).random(x.shape) >= 0.4
+    bits = np.packbits(keep.ravel(), bitorder="little")
+    want = np.where(keep, x, x.dtype.type(0))
+    for mask in (keep, bits):
+        np.testing.assert_array_equal(cydrop.dropout(x, 0.4, mask=mask, scaling="vanilla"), want)
+        np.testing.assert_array_equal(
+            cydrop.dropout_backward(x, mask, 0.4, scaling="vanilla"), want)
+    words = stream_words(5, 8, x.size).reshape(x.shape) >= _kernels.threshold(0.4)
+    want = np.where(words, x, x.dtype.type(0))
+    np.testing.assert_array_equal(
+        cydrop.dropout(x, 0.4, seed=5, offset=8, scaling="vanilla"), want)
+    np.testing.assert_array_equal(
+        cydrop.dropout_backward(x, p=0.4, seed=5, offset=8, scaling="vanilla"), want)
+    cydrop.manual_seed(77)
+    seed, offset = _kernels.default_stream_state()
+    fast = cydrop.dropout(x, 0.4, scaling="vanilla")
+    np.testing.assert_array_equal(
+        fast, cydrop.dropout(x, 0.4, seed=seed, offset=offset, scaling="vanilla"))
+    with pytest.raises(ValueError):
+        cydrop.dropout(x, 0.4, scaling="Vanilla")
