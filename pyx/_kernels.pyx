@@ -166,9 +166,9 @@ cdef inline void _seg_apply(const cydrop_simd_table *t,
     # half the time) and vectorizes the contiguous loop.
     if xs == <Py_ssize_t>sizeof(floating) and os == <Py_ssize_t>sizeof(floating) and ks == 1:
         if floating is float:
-            t.keep_f32(x, o, keep, r, scale)
+            t.keep_f32(x, o, keep, r, scale, 0)
         else:
-            t.keep_f64(x, o, keep, r, scale)
+            t.keep_f64(x, o, keep, r, scale, 0)
     else:
         for k in range(r):
             v = (<const floating *>(<const char *>x + k * xs))[0] * scale
@@ -414,23 +414,58 @@ cdef void _run_span(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
                 return
         elif (pl.src == SRC_BOOL and not pl.affine and not pl.write_bits
                 and pl.ms[0] == 1):
-            if floating is float:
-                pl.simd.keep_f32(<const float *>pl.x + start, <float *>pl.o + start,
-                                 <const uint8_t *>pl.m + start, <size_t>(end - start), scale)
-            else:
-                pl.simd.keep_f64(<const double *>pl.x + start, <double *>pl.o + start,
-                                 <const uint8_t *>pl.m + start, <size_t>(end - start), scale)
+            a = _stream_from(pl, start, end, 1, <floating>0) if pl.nt else end
+            if a > start:
+                _keep_part(pl, start, a, scale, 0)
+            if a < end:
+                _keep_part(pl, a, end, scale, 1)
             return
         elif pl.src == SRC_BITS and not pl.affine:
-            # start is a multiple of CHUNK, so on a byte of the bits
-            if floating is float:
-                pl.simd.bits_f32(<const float *>pl.x + start, <float *>pl.o + start,
-                                 pl.bits + (start >> 3), <size_t>(end - start), scale)
-            else:
-                pl.simd.bits_f64(<const double *>pl.x + start, <double *>pl.o + start,
-                                 pl.bits + (start >> 3), <size_t>(end - start), scale)
+            # start is a multiple of CHUNK, so on a byte of the bits; the
+            # streaming part starts on one too
+            a = _stream_from(pl, start, end, 8, <floating>0) if pl.nt else end
+            if a > start:
+                _bits_part(pl, start, a, scale, 0)
+            if a < end:
+                _bits_part(pl, a, end, scale, 1)
             return
     _run_chunks(pl, start, end, scale)
+
+
+cdef inline Py_ssize_t _stream_from(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
+                                     Py_ssize_t step, floating kind) noexcept nogil:
+    """The first position of [start, end), start + a multiple of ``step``,
+    where out is 64-byte aligned (streaming stores begin there); ``end`` if
+    none within 64 elements."""
+    cdef Py_ssize_t k = start
+    cdef Py_ssize_t stop = min(start + 64, end)
+    while k < stop:
+        if (<size_t>pl.o + <size_t>k * sizeof(floating)) % 64 == 0:
+            return k
+        k += step
+    return end
+
+
+cdef inline void _keep_part(const Plan *pl, Py_ssize_t a, Py_ssize_t b, floating scale,
+                            int nt) noexcept nogil:
+    """[a, b) of a contiguous bool mask, in one call to the element loop."""
+    if floating is float:
+        pl.simd.keep_f32(<const float *>pl.x + a, <float *>pl.o + a,
+                         <const uint8_t *>pl.m + a, <size_t>(b - a), scale, nt)
+    else:
+        pl.simd.keep_f64(<const double *>pl.x + a, <double *>pl.o + a,
+                         <const uint8_t *>pl.m + a, <size_t>(b - a), scale, nt)
+
+
+cdef inline void _bits_part(const Plan *pl, Py_ssize_t a, Py_ssize_t b, floating scale,
+                            int nt) noexcept nogil:
+    """[a, b) of packed bits (a on a byte of them), in one call."""
+    if floating is float:
+        pl.simd.bits_f32(<const float *>pl.x + a, <float *>pl.o + a,
+                         pl.bits + (a >> 3), <size_t>(b - a), scale, nt)
+    else:
+        pl.simd.bits_f64(<const double *>pl.x + a, <double *>pl.o + a,
+                         pl.bits + (a >> 3), <size_t>(b - a), scale, nt)
 
 
 cdef void _run_chunks(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
@@ -600,12 +635,14 @@ cdef void _execute(Plan *pl, bint is_double, double scale) noexcept nogil:
     if pl.n == 0:
         return
     nthreads = _effective_threads()
-    # a large float32 result out of place is written with streaming stores: it
-    # would not stay in cache anyway, and a normal store first reads the line
-    # (measured, 2**22-2**24: float32 0-15% faster; float64, at or under its
-    # copy already, no faster and sometimes slower)
-    pl.nt = (not is_double and pl.o != NULL and pl.o != pl.x
-             and pl.n * 4 >= _stream_min_bytes)
+    # a large result out of place is written with streaming stores: it would
+    # not stay in cache anyway, and a normal store first reads the line
+    # (measured at 2**24, paired: the fused forward in float32 10-20% faster,
+    # in float64 no faster, so not there; masked scaling and the backward
+    # with a mask 14-16% faster in both; under 16 MiB, slower)
+    pl.nt = (pl.o != NULL and pl.o != pl.x
+             and (not is_double or pl.src != SRC_STREAM)
+             and pl.n * (8 if is_double else 4) >= _stream_min_bytes)
     if is_double:
         _drive[double](pl, scale, nthreads)
     else:
@@ -1148,9 +1185,11 @@ def set_num_threads(int n):
 
 
 def set_streaming_min_bytes(Py_ssize_t n):
-    """From ``n`` bytes of float32 result (out of place) on, the fused forward
-    writes it with non-temporal stores (AVX2/AVX-512 paths; default 16 MiB);
-    returns the previous setting.  For benchmarks and tests."""
+    """From ``n`` bytes of result (out of place, contiguous) on, it is written
+    with non-temporal stores on the AVX2/AVX-512 paths (default 16 MiB): by
+    the fused forward in float32, by masked scaling and the backward with a
+    mask in float32 and float64.  Returns the previous setting.  For
+    benchmarks and tests."""
     global _stream_min_bytes
     cdef Py_ssize_t old = _stream_min_bytes
     _stream_min_bytes = max(n, 0)

@@ -20,17 +20,17 @@ cdef extern from "simd.h" nogil:
     ctypedef size_t (*cydrop_fused_f64_fn)(const double *, double *, uint8_t *, size_t,
                                            uint64_t, uint64_t, uint32_t, double, int) noexcept nogil
     ctypedef void (*cydrop_keep_f32_fn)(const float *, float *, const uint8_t *, size_t,
-                                        float) noexcept nogil
+                                        float, int) noexcept nogil
     ctypedef void (*cydrop_keep_f64_fn)(const double *, double *, const uint8_t *, size_t,
-                                        double) noexcept nogil
+                                        double, int) noexcept nogil
     ctypedef void (*cydrop_words_f32_fn)(const float *, float *, const uint32_t *, uint32_t,
                                          size_t, float) noexcept nogil
     ctypedef void (*cydrop_words_f64_fn)(const double *, double *, const uint32_t *, uint32_t,
                                          size_t, double) noexcept nogil
     ctypedef void (*cydrop_bits_f32_fn)(const float *, float *, const uint8_t *, size_t,
-                                        float) noexcept nogil
+                                        float, int) noexcept nogil
     ctypedef void (*cydrop_bits_f64_fn)(const double *, double *, const uint8_t *, size_t,
-                                        double) noexcept nogil
+                                        double, int) noexcept nogil
     ctypedef struct cydrop_simd_table:
         cydrop_fused_f32_fn fused_f32
         cydrop_fused_f64_fn fused_f64

@@ -44,17 +44,17 @@ typedef size_t (*cydrop_fused_f64_fn)(const double *x, double *o, uint8_t *bits,
                                       uint64_t b0, uint64_t seed, uint32_t thr, double scale,
                                       int nt);
 typedef void (*cydrop_keep_f32_fn)(const float *x, float *o, const uint8_t *keep, size_t n,
-                                   float scale);
+                                   float scale, int nt);
 typedef void (*cydrop_keep_f64_fn)(const double *x, double *o, const uint8_t *keep, size_t n,
-                                   double scale);
+                                   double scale, int nt);
 typedef void (*cydrop_words_f32_fn)(const float *x, float *o, const uint32_t *w, uint32_t thr,
                                     size_t n, float scale);
 typedef void (*cydrop_words_f64_fn)(const double *x, double *o, const uint32_t *w, uint32_t thr,
                                     size_t n, double scale);
 typedef void (*cydrop_bits_f32_fn)(const float *x, float *o, const uint8_t *bits, size_t n,
-                                   float scale);
+                                   float scale, int nt);
 typedef void (*cydrop_bits_f64_fn)(const double *x, double *o, const uint8_t *bits, size_t n,
-                                   double scale);
+                                   double scale, int nt);
 
 typedef struct {
     /* x, o: n elements from stream block b0 (word 4 * b0 for element 0; the
@@ -69,7 +69,9 @@ typedef struct {
     cydrop_keep_f64_fn keep_f64;
     cydrop_words_f32_fn words_f32;
     cydrop_words_f64_fn words_f64;
-    /* o = bit k ? x * scale : 0, bits as above (element 0 at bit 0) */
+    /* o = bit k ? x * scale : 0, bits as above (element 0 at bit 0).  The
+     * keep-flag and bit loops take nt as the fused ones do (o 64-byte
+     * aligned when set). */
     cydrop_bits_f32_fn bits_f32;
     cydrop_bits_f64_fn bits_f64;
 } cydrop_simd_table;
@@ -90,15 +92,17 @@ typedef struct {
         (o)[k] = ((bits)[(k) >> 3] >> ((k) & 7)) & 1 ? (x)[k] * (scale) : (zero);
 
 static void cydrop_keep_f32_c(const float *x, float *o, const uint8_t *keep, size_t n,
-                              float scale)
+                              float scale, int nt)
 {
+    (void)nt;
     size_t k = 0;
     CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0f)
 }
 
 static void cydrop_keep_f64_c(const double *x, double *o, const uint8_t *keep, size_t n,
-                              double scale)
+                              double scale, int nt)
 {
+    (void)nt;
     size_t k = 0;
     CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0)
 }
@@ -118,15 +122,17 @@ static void cydrop_words_f64_c(const double *x, double *o, const uint32_t *w, ui
 }
 
 static void cydrop_bits_f32_c(const float *x, float *o, const uint8_t *bits, size_t n,
-                              float scale)
+                              float scale, int nt)
 {
+    (void)nt;
     size_t k = 0;
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0f)
 }
 
 static void cydrop_bits_f64_c(const double *x, double *o, const uint8_t *bits, size_t n,
-                              double scale)
+                              double scale, int nt)
 {
+    (void)nt;
     size_t k = 0;
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0)
 }
@@ -247,8 +253,9 @@ static const uint32_t cydrop_bits_lut32[256][8] = {
     } while (0)
 
 static void cydrop_bits_f32_sse2(const float *x, float *o, const uint8_t *bits, size_t n,
-                                 float scale)
+                                 float scale, int nt)
 {
+    (void)nt;
     const __m128 vs = _mm_set1_ps(scale);
     size_t k = 0;
     for (; k + 32 <= n; k += 32, x += 32, o += 32, bits += 4) {
@@ -290,8 +297,9 @@ static const uint64_t cydrop_nibble_lut64[16][4] = {
     } while (0)
 
 static void cydrop_keep_f64_sse2(const double *x, double *o, const uint8_t *keep, size_t n,
-                                 double scale)
+                                 double scale, int nt)
 {
+    (void)nt;
     const __m128d vs = _mm_set1_pd(scale);
     const __m128i z = _mm_setzero_si128();
     size_t k = 0;
@@ -308,8 +316,9 @@ static void cydrop_keep_f64_sse2(const double *x, double *o, const uint8_t *keep
 
 /* d: 0xFF.. where an element is dropped; andnot keeps x * scale elsewhere */
 static void cydrop_keep_f32_sse2(const float *x, float *o, const uint8_t *keep, size_t n,
-                                 float scale)
+                                 float scale, int nt)
 {
+    (void)nt;
     const __m128 vs = _mm_set1_ps(scale);
     const __m128i z = _mm_setzero_si128();
     size_t k = 0;
@@ -331,8 +340,9 @@ static void cydrop_keep_f32_sse2(const float *x, float *o, const uint8_t *keep, 
 }
 
 static void cydrop_bits_f64_sse2(const double *x, double *o, const uint8_t *bits, size_t n,
-                                 double scale)
+                                 double scale, int nt)
 {
+    (void)nt;
     const __m128d vs = _mm_set1_pd(scale);
     /* 64-bit lanes as pairs of 32-bit ones: both halves test the same bit */
     const __m128i l0 = _mm_setr_epi32(1, 1, 2, 2), l1 = _mm_setr_epi32(4, 4, 8, 8);
@@ -369,12 +379,19 @@ static const cydrop_simd_table cydrop_table_sse2 = {
 
 /* ---- AVX2 ---------------------------------------------------------------- */
 
+/* a store of the mask loops: non-temporal when nt (o then 64-byte aligned:
+ * the caller starts the loop there), else an ordinary unaligned store */
+#define CYDROP_ST256_PS(nt, p, v) ((nt) ? _mm256_stream_ps((p), (v)) : _mm256_storeu_ps((p), (v)))
+#define CYDROP_ST256_PD(nt, p, v) ((nt) ? _mm256_stream_pd((p), (v)) : _mm256_storeu_pd((p), (v)))
+#define CYDROP_ST512_PS(nt, p, v) ((nt) ? _mm512_stream_ps((p), (v)) : _mm512_storeu_ps((p), (v)))
+#define CYDROP_ST512_PD(nt, p, v) ((nt) ? _mm512_stream_pd((p), (v)) : _mm512_storeu_pd((p), (v)))
+
 /* keep mask (all ones where w >= thr): AVX2 has no unsigned compare */
 #define CYDROP_GE8(w, t) _mm256_cmpeq_epi32(_mm256_max_epu32((w), (t)), (w))
 
 __attribute__((target("avx2")))
 static void cydrop_keep_f32_avx2(const float *x, float *o, const uint8_t *keep, size_t n,
-                                 float scale)
+                                 float scale, int nt)
 {
     const __m256 vs = _mm256_set1_ps(scale);
     const __m256i z = _mm256_setzero_si256();
@@ -382,15 +399,17 @@ static void cydrop_keep_f32_avx2(const float *x, float *o, const uint8_t *keep, 
     for (; k + 8 <= n; k += 8) {
         __m256i d = _mm256_cmpeq_epi32(
             _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(keep + k))), z);
-        _mm256_storeu_ps(o + k, _mm256_andnot_ps(_mm256_castsi256_ps(d),
+        CYDROP_ST256_PS(nt, o + k, _mm256_andnot_ps(_mm256_castsi256_ps(d),
                                                  _mm256_mul_ps(_mm256_loadu_ps(x + k), vs)));
     }
+    if (nt)
+        _mm_sfence();
     CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0f)
 }
 
 __attribute__((target("avx2")))
 static void cydrop_keep_f64_avx2(const double *x, double *o, const uint8_t *keep, size_t n,
-                                 double scale)
+                                 double scale, int nt)
 {
     const __m256d vs = _mm256_set1_pd(scale);
     const __m256i z = _mm256_setzero_si256();
@@ -399,12 +418,14 @@ static void cydrop_keep_f64_avx2(const double *x, double *o, const uint8_t *keep
         __m128i b = _mm_loadl_epi64((const __m128i *)(keep + k));
         __m256i d0 = _mm256_cmpeq_epi64(_mm256_cvtepu8_epi64(b), z);
         __m256i d1 = _mm256_cmpeq_epi64(_mm256_cvtepu8_epi64(_mm_srli_si128(b, 4)), z);
-        _mm256_storeu_pd(o + k, _mm256_andnot_pd(_mm256_castsi256_pd(d0),
+        CYDROP_ST256_PD(nt, o + k, _mm256_andnot_pd(_mm256_castsi256_pd(d0),
                                                  _mm256_mul_pd(_mm256_loadu_pd(x + k), vs)));
-        _mm256_storeu_pd(o + k + 4,
+        CYDROP_ST256_PD(nt, o + k + 4,
                          _mm256_andnot_pd(_mm256_castsi256_pd(d1),
                                           _mm256_mul_pd(_mm256_loadu_pd(x + k + 4), vs)));
     }
+    if (nt)
+        _mm_sfence();
     CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0)
 }
 
@@ -551,7 +572,7 @@ static size_t cydrop_fused_f64_avx2(const double *x, double *o, uint8_t *bits, s
 
 __attribute__((target("avx2")))
 static void cydrop_bits_f32_avx2(const float *x, float *o, const uint8_t *bits, size_t n,
-                                 float scale)
+                                 float scale, int nt)
 {
     const __m256 vs = _mm256_set1_ps(scale);
     const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -559,15 +580,17 @@ static void cydrop_bits_f32_avx2(const float *x, float *o, const uint8_t *bits, 
     for (; k + 8 <= n; k += 8) {
         __m256i m = _mm256_set1_epi32(bits[k >> 3]);
         m = _mm256_cmpeq_epi32(_mm256_and_si256(m, lane), lane);
-        _mm256_storeu_ps(o + k, _mm256_and_ps(_mm256_castsi256_ps(m),
+        CYDROP_ST256_PS(nt, o + k, _mm256_and_ps(_mm256_castsi256_ps(m),
                                               _mm256_mul_ps(_mm256_loadu_ps(x + k), vs)));
     }
+    if (nt)
+        _mm_sfence();
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0f)
 }
 
 __attribute__((target("avx2")))
 static void cydrop_bits_f64_avx2(const double *x, double *o, const uint8_t *bits, size_t n,
-                                 double scale)
+                                 double scale, int nt)
 {
     const __m256d vs = _mm256_set1_pd(scale);
     const __m256i l0 = _mm256_setr_epi64x(1, 2, 4, 8), l1 = _mm256_setr_epi64x(16, 32, 64, 128);
@@ -576,11 +599,13 @@ static void cydrop_bits_f64_avx2(const double *x, double *o, const uint8_t *bits
         __m256i b = _mm256_set1_epi64x(bits[k >> 3]);
         __m256i m0 = _mm256_cmpeq_epi64(_mm256_and_si256(b, l0), l0);
         __m256i m1 = _mm256_cmpeq_epi64(_mm256_and_si256(b, l1), l1);
-        _mm256_storeu_pd(o + k, _mm256_and_pd(_mm256_castsi256_pd(m0),
+        CYDROP_ST256_PD(nt, o + k, _mm256_and_pd(_mm256_castsi256_pd(m0),
                                               _mm256_mul_pd(_mm256_loadu_pd(x + k), vs)));
-        _mm256_storeu_pd(o + k + 4, _mm256_and_pd(_mm256_castsi256_pd(m1),
+        CYDROP_ST256_PD(nt, o + k + 4, _mm256_and_pd(_mm256_castsi256_pd(m1),
                                                   _mm256_mul_pd(_mm256_loadu_pd(x + k + 4), vs)));
     }
+    if (nt)
+        _mm_sfence();
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0)
 }
 
@@ -593,29 +618,33 @@ static const cydrop_simd_table cydrop_table_avx2 = {
 
 __attribute__((target("avx512f")))
 static void cydrop_keep_f32_avx512(const float *x, float *o, const uint8_t *keep, size_t n,
-                                   float scale)
+                                   float scale, int nt)
 {
     const __m512 vs = _mm512_set1_ps(scale);
     size_t k = 0;
     for (; k + 16 <= n; k += 16) {
         __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(keep + k)));
-        _mm512_storeu_ps(o + k, _mm512_maskz_mul_ps(_mm512_test_epi32_mask(b, b),
+        CYDROP_ST512_PS(nt, o + k, _mm512_maskz_mul_ps(_mm512_test_epi32_mask(b, b),
                                                     _mm512_loadu_ps(x + k), vs));
     }
+    if (nt)
+        _mm_sfence();
     CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0f)
 }
 
 __attribute__((target("avx512f")))
 static void cydrop_keep_f64_avx512(const double *x, double *o, const uint8_t *keep, size_t n,
-                                   double scale)
+                                   double scale, int nt)
 {
     const __m512d vs = _mm512_set1_pd(scale);
     size_t k = 0;
     for (; k + 8 <= n; k += 8) {
         __m512i b = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(keep + k)));
-        _mm512_storeu_pd(o + k, _mm512_maskz_mul_pd(_mm512_test_epi64_mask(b, b),
+        CYDROP_ST512_PD(nt, o + k, _mm512_maskz_mul_pd(_mm512_test_epi64_mask(b, b),
                                                     _mm512_loadu_pd(x + k), vs));
     }
+    if (nt)
+        _mm_sfence();
     CYDROP_KEEP_TAIL(x, o, keep, k, n, scale, 0.0)
 }
 
@@ -757,27 +786,31 @@ static size_t cydrop_fused_f64_avx512(const double *x, double *o, uint8_t *bits,
 
 __attribute__((target("avx512f")))
 static void cydrop_bits_f32_avx512(const float *x, float *o, const uint8_t *bits, size_t n,
-                                   float scale)
+                                   float scale, int nt)
 {
     const __m512 vs = _mm512_set1_ps(scale);
     size_t k = 0;
     for (; k + 16 <= n; k += 16) {
         uint16_t m;
         memcpy(&m, bits + (k >> 3), 2);
-        _mm512_storeu_ps(o + k, _mm512_maskz_mul_ps((__mmask16)m, _mm512_loadu_ps(x + k), vs));
+        CYDROP_ST512_PS(nt, o + k, _mm512_maskz_mul_ps((__mmask16)m, _mm512_loadu_ps(x + k), vs));
     }
+    if (nt)
+        _mm_sfence();
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0f)
 }
 
 __attribute__((target("avx512f")))
 static void cydrop_bits_f64_avx512(const double *x, double *o, const uint8_t *bits, size_t n,
-                                   double scale)
+                                   double scale, int nt)
 {
     const __m512d vs = _mm512_set1_pd(scale);
     size_t k = 0;
     for (; k + 8 <= n; k += 8)
-        _mm512_storeu_pd(o + k, _mm512_maskz_mul_pd((__mmask8)bits[k >> 3],
+        CYDROP_ST512_PD(nt, o + k, _mm512_maskz_mul_pd((__mmask8)bits[k >> 3],
                                                     _mm512_loadu_pd(x + k), vs));
+    if (nt)
+        _mm_sfence();
     CYDROP_BITS_TAIL(x, o, bits, k, n, scale, 0.0)
 }
 

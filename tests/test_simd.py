@@ -168,3 +168,40 @@ def test_streaming_stores_at_any_alignment(impl, streaming_always, misalign, off
                 np.testing.assert_array_equal(bits, np.packbits(keep, bitorder="little"))
     finally:
         cydrop.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("misalign", [0, 1, 3, 4, 7, 12, 15])
+def test_streaming_stores_of_the_mask_loops(impl, streaming_always, dtype, misalign):
+    # masked scaling and the backward with a bool mask or packed bits, out of
+    # place with non-temporal stores (threshold 0): the streaming part starts
+    # where out is 64-byte aligned (and, with bits, on a byte of them); the
+    # head before it and the tail after the last whole vector use ordinary
+    # stores
+    rng = np.random.default_rng(11)
+    threads = cydrop.get_num_threads()
+    try:
+        for t in (1, 2):
+            cydrop.set_num_threads(t)
+            for n in (5, 100, 3 * CHUNK + 37, 20 * CHUNK + 5):
+                x = _data(n, dtype)
+                keep = rng.random(n) >= P
+                bits = np.packbits(keep, bitorder="little")
+                want = _expected(x, keep)
+                room = np.empty(n + 16, dtype)
+                out = room[misalign:misalign + n]
+                for mask in (keep, bits):
+                    out[:] = np.nan
+                    cydrop.dropout(x, P, mask=mask, out=out)
+                    _same(out, want)
+                    out[:] = np.nan
+                    cydrop.dropout_backward(x, mask, P, out=out)
+                    _same(out, want)
+                # a byte-misaligned float array (no position is 64-byte
+                # aligned): ordinary stores throughout
+                raw = np.empty(n * x.itemsize + 1, np.uint8)
+                odd = raw[1:].view(dtype)
+                cydrop.dropout(x, P, mask=keep, out=odd)
+                _same(odd, want)
+    finally:
+        cydrop.set_num_threads(threads)
