@@ -708,6 +708,24 @@ cdef int _typed_plan(Plan *pl, int t, object affine) except -1:
     return 0
 
 
+def _via_aligned(fn, cnp.ndarray x, cnp.ndarray out, *args):
+    """``fn(x, out, *args)`` for arrays not aligned to their element size
+    (numpy allows them; the C loops may not dereference such pointers): x
+    through an aligned copy, the result through an aligned buffer copied into
+    ``out`` afterwards (in place stays in place).  ``fn`` checks the
+    arguments first, so a bad call writes nothing here either."""
+    xa = x if cnp.PyArray_ISALIGNED(x) else np.array(x, copy=True)
+    if out is x:
+        oa = xa
+    elif cnp.PyArray_ISALIGNED(out):
+        oa = out
+    else:
+        oa = np.empty_like(out)
+    fn(xa, oa, *args)
+    if oa is not out:
+        np.copyto(out, oa)
+
+
 def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None,
                  cnp.ndarray mask=None, cnp.ndarray bits=None, double scale=1.0,
                  tuple affine=None):
@@ -715,9 +733,13 @@ def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None,
     ``mask`` of x's shape (any strides: a broadcast view applies one flag to
     a whole span) or from packed ``bits`` (exactly one).  ``out`` may be
     ``x``; the scale is rounded once to the dtype (float32 for float16).
-    ``affine=(add, fill)``: ``keep ? x * scale + add : fill`` instead."""
+    ``affine=(add, fill)``: ``keep ? x * scale + add : fill`` instead.
+    Arrays not aligned to their element size go through aligned copies
+    (`_via_aligned`)."""
     cdef int t = _float_type(x, out)
     cdef Plan pl
+    if not (cnp.PyArray_ISALIGNED(x) and cnp.PyArray_ISALIGNED(out)):
+        return _via_aligned(masked_scale, x, out, mask, bits, scale, affine)
     if (mask is None) == (bits is None):
         raise ValueError("masked_scale takes exactly one of mask= or bits=")
     if mask is not None:
@@ -751,9 +773,12 @@ def fused_forward(cnp.ndarray x not None, cnp.ndarray out not None, uint64_t see
     kept iff stream word ``offset + i`` (mod 2**64) under ``seed`` is
     ``>= thr``; ``out = keep ? x * scale : 0``.  Optionally writes the mask
     too, as bools (``mask_out``, x's shape) and/or packed bits (``bits_out``).
-    ``affine=(add, fill)`` as in `masked_scale`."""
+    ``affine=(add, fill)`` as in `masked_scale`; unaligned arrays as there."""
     cdef int t = _float_type(x, out)
     cdef Plan pl
+    if not (cnp.PyArray_ISALIGNED(x) and cnp.PyArray_ISALIGNED(out)):
+        return _via_aligned(fused_forward, x, out, seed, offset, thr, scale, mask_out,
+                            bits_out, affine)
     if mask_out is not None:
         _bool_arg(mask_out, x, "mask_out")
     pl = _new_plan(x, x, out, mask_out)
@@ -1372,9 +1397,9 @@ cdef Py_ssize_t _NOGIL_MIN = 4096
 cdef object _fast_result(object x, object out, bint inplace):
     """The array a one-call path writes: ``x`` (inplace), ``out``, or a fresh
     one in x's layout; None, touching nothing, unless ``x`` (and ``out``) are
-    exactly numpy.ndarray of one native float16/32/64 dtype and shape, the
-    written array writeable with no two elements sharing memory, and ``out``
-    disjoint from ``x``."""
+    exactly numpy.ndarray of one native float16/32/64 dtype and shape,
+    aligned, the written array writeable with no two elements sharing
+    memory, and ``out`` disjoint from ``x``."""
     cdef cnp.ndarray a, res
     cdef int t
     if type(x) is not np.ndarray:
@@ -1382,7 +1407,7 @@ cdef object _fast_result(object x, object out, bint inplace):
     a = <cnp.ndarray>x
     t = cnp.PyArray_TYPE(a)
     if ((t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT16)
-            or not cnp.PyArray_ISNOTSWAPPED(a)):
+            or not cnp.PyArray_ISNOTSWAPPED(a) or not cnp.PyArray_ISALIGNED(a)):
         return None
     if inplace:
         if (out is not None and out is not x) or not cnp.PyArray_ISWRITEABLE(a) \
@@ -1394,6 +1419,7 @@ cdef object _fast_result(object x, object out, bint inplace):
             return None
         res = <cnp.ndarray>out
         if (cnp.PyArray_TYPE(res) != t or not cnp.PyArray_ISNOTSWAPPED(res)
+                or not cnp.PyArray_ISALIGNED(res)
                 or not cnp.PyArray_SAMESHAPE(a, res) or not cnp.PyArray_ISWRITEABLE(res)
                 or _self_overlap(res) != 0 or _overlap(res, a) != 0):
             return None

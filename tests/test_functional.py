@@ -650,3 +650,41 @@ def test_one_call_paths_with_vanilla_scaling(make):
         fast, cydrop.dropout(x, 0.4, seed=seed, offset=offset, scaling="vanilla"))
     with pytest.raises(ValueError):
         cydrop.dropout(x, 0.4, scaling="Vanilla")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_arrays_not_aligned_to_their_element_size(dtype):
+    # numpy allows them (a view at an odd byte offset); the kernels read and
+    # write them through aligned copies, the one-call entries decline them
+    n = 4099
+    item = np.dtype(dtype).itemsize
+
+    def unaligned(values):
+        raw = np.zeros(n * item + 1, np.uint8)
+        a = raw[1:].view(dtype)
+        a[:] = values
+        assert not a.flags.aligned
+        return a
+    x = np.random.default_rng(4).standard_normal(n).astype(dtype)
+    keep = np.random.default_rng(5).random(n) >= 0.3
+    want = cydrop.dropout(x, 0.3, seed=8)
+    want_m = cydrop.dropout(x, 0.3, mask=keep)
+    np.testing.assert_array_equal(cydrop.dropout(unaligned(x), 0.3, seed=8), want)
+    out = unaligned(np.nan)
+    assert cydrop.dropout(x, 0.3, seed=8, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    buf = unaligned(x)
+    assert cydrop.dropout(buf, 0.3, seed=8, inplace=True) is buf
+    np.testing.assert_array_equal(buf, want)
+    buf = unaligned(x)
+    assert cydrop.dropout_backward(buf, keep, 0.3, inplace=True) is buf
+    np.testing.assert_array_equal(buf, want_m)
+    out = unaligned(np.nan)
+    cydrop.dropout(unaligned(x), 0.3, mask=np.packbits(keep, bitorder="little"), out=out)
+    np.testing.assert_array_equal(out, want_m)
+    cydrop.manual_seed(3)
+    seed, offset = _kernels.default_stream_state()
+    np.testing.assert_array_equal(cydrop.dropout(unaligned(x), 0.3),
+                                  cydrop.dropout(x, 0.3, seed=seed, offset=offset))
+    assert _kernels.default_forward(unaligned(x), 0.3) is None
+    assert _kernels.default_masked(x, keep, 0.3, unaligned(x)) is None
