@@ -128,6 +128,30 @@ static void cydrop_philox_fill_scalar(uint32_t *words, uint64_t b0, size_t nbloc
  * the multipliers busy. */
 #define CYDROP_GROUPS 4
 
+/* The ten rounds of NG groups of W-lane blocks, group g starting at block
+ * b + W * g, the key bumped between rounds: the one loop behind the fills
+ * below and the fused loops of simd.h.  VEC/SET1/INIT/ROUND are the
+ * width's vector type, broadcast and state functions; used inside a
+ * function compiled for that width (target attribute). */
+#define CYDROP_ROUNDS_(W, VEC, SET1, INIT, ROUND, s, NG, b, seed)                      \
+    do {                                                                               \
+        uint32_t k0_ = (uint32_t)(seed), k1_ = (uint32_t)((seed) >> 32);               \
+        int g_, r_;                                                                    \
+        for (g_ = 0; g_ < (NG); g_++)                                                  \
+            INIT(&(s)[g_], (b) + (uint64_t)(W) * (uint64_t)g_);                        \
+        for (r_ = 0; r_ < 10; r_++) {                                                  \
+            VEC vk0_, vk1_;                                                            \
+            if (r_ > 0) {                                                              \
+                k0_ += CYDROP_PHILOX_W0;                                               \
+                k1_ += CYDROP_PHILOX_W1;                                               \
+            }                                                                          \
+            vk0_ = SET1((int)k0_);                                                     \
+            vk1_ = SET1((int)k1_);                                                     \
+            for (g_ = 0; g_ < (NG); g_++)                                              \
+                ROUND(&(s)[g_], vk0_, vk1_);                                           \
+        }                                                                              \
+    } while (0)
+
 /* ---- AVX2: 8 blocks per group ------------------------------------------ */
 
 typedef struct { __m256i c0, c1, c2, c3; } cydrop_state8;
@@ -177,6 +201,9 @@ static inline void cydrop__round8(cydrop_state8 *s, __m256i k0, __m256i k1)
     s->c3 = lo0;
 }
 
+#define CYDROP_ROUNDS8(s, NG, b, seed) \
+    CYDROP_ROUNDS_(8, __m256i, _mm256_set1_epi32, cydrop__init8, cydrop__round8, s, NG, b, seed)
+
 /* 4x8 transpose: structure of arrays -> the group's 32 words in stream
  * order, eight per vector (four words per block, blocks in order). */
 __attribute__((target("avx2")))
@@ -211,23 +238,10 @@ static void cydrop_philox_fill_avx2(uint32_t *words, uint64_t b0, size_t nblocks
                                     uint64_t seed)
 {
     size_t i = 0;
-    int g, r;
+    int g;
     for (; i + 8 * CYDROP_GROUPS <= nblocks; i += 8 * CYDROP_GROUPS) {
         cydrop_state8 s[CYDROP_GROUPS];
-        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-        for (g = 0; g < CYDROP_GROUPS; g++)
-            cydrop__init8(&s[g], b0 + i + 8 * (uint64_t)g);
-        for (r = 0; r < 10; r++) {
-            __m256i vk0, vk1;
-            if (r > 0) {
-                k0 += CYDROP_PHILOX_W0;
-                k1 += CYDROP_PHILOX_W1;
-            }
-            vk0 = _mm256_set1_epi32((int)k0);
-            vk1 = _mm256_set1_epi32((int)k1);
-            for (g = 0; g < CYDROP_GROUPS; g++)
-                cydrop__round8(&s[g], vk0, vk1);
-        }
+        CYDROP_ROUNDS8(s, CYDROP_GROUPS, b0 + i, seed);
         for (g = 0; g < CYDROP_GROUPS; g++)
             cydrop__store8(&s[g], words + 4 * (i + 8 * (size_t)g));
     }
@@ -287,6 +301,9 @@ static inline void cydrop__round16(cydrop_state16 *s, __m512i k0, __m512i k1)
     s->c3 = lo0;
 }
 
+#define CYDROP_ROUNDS16(s, NG, b, seed) \
+    CYDROP_ROUNDS_(16, __m512i, _mm512_set1_epi32, cydrop__init16, cydrop__round16, s, NG, b, seed)
+
 /* 4x16 transpose: the group's 64 words in stream order, 16 per vector. */
 __attribute__((target("avx512f")))
 static inline void cydrop__words16(const cydrop_state16 *s, __m512i w[4])
@@ -324,38 +341,17 @@ static void cydrop_philox_fill_avx512(uint32_t *words, uint64_t b0, size_t nbloc
                                       uint64_t seed)
 {
     size_t i = 0;
-    int g, r;
+    int g;
     for (; i + 16 * CYDROP_GROUPS <= nblocks; i += 16 * CYDROP_GROUPS) {
         cydrop_state16 s[CYDROP_GROUPS];
-        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-        for (g = 0; g < CYDROP_GROUPS; g++)
-            cydrop__init16(&s[g], b0 + i + 16 * (uint64_t)g);
-        for (r = 0; r < 10; r++) {
-            __m512i vk0, vk1;
-            if (r > 0) {
-                k0 += CYDROP_PHILOX_W0;
-                k1 += CYDROP_PHILOX_W1;
-            }
-            vk0 = _mm512_set1_epi32((int)k0);
-            vk1 = _mm512_set1_epi32((int)k1);
-            for (g = 0; g < CYDROP_GROUPS; g++)
-                cydrop__round16(&s[g], vk0, vk1);
-        }
+        CYDROP_ROUNDS16(s, CYDROP_GROUPS, b0 + i, seed);
         for (g = 0; g < CYDROP_GROUPS; g++)
             cydrop__store16(&s[g], words + 4 * (i + 16 * (size_t)g));
     }
     for (; i + 16 <= nblocks; i += 16) {
-        cydrop_state16 s;
-        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-        cydrop__init16(&s, b0 + i);
-        for (r = 0; r < 10; r++) {
-            if (r > 0) {
-                k0 += CYDROP_PHILOX_W0;
-                k1 += CYDROP_PHILOX_W1;
-            }
-            cydrop__round16(&s, _mm512_set1_epi32((int)k0), _mm512_set1_epi32((int)k1));
-        }
-        cydrop__store16(&s, words + 4 * i);
+        cydrop_state16 s[1];
+        CYDROP_ROUNDS16(s, 1, b0 + i, seed);
+        cydrop__store16(&s[0], words + 4 * i);
     }
     if (i < nblocks)
         cydrop_philox_fill_scalar(words + 4 * i, b0 + i, nblocks - i, seed);

@@ -285,9 +285,8 @@ static const uint64_t cydrop_nibble_lut64[16][4] = {
 
 /* float64 keep flags, 16 at a time: compare with zero, gather the 16
  * answers into a word (pmovmskb), and take each four lanes' and-masks from
- * the nibble table (any nonzero byte keeps).  Measured against unpacking the
- * compare in registers (below, float32), paired at 2**20: float64 about 5%
- * faster; float32 through the byte table 15-30% slower, so it unpacks. */
+ * the nibble table (any nonzero byte keeps).  float32 unpacks the compare in
+ * registers instead (below): through the byte table it measured slower. */
 #define CYDROP_NIB_APPLY4(xp, op, nib)                                                 \
     do {                                                                               \
         const uint64_t *m_ = cydrop_nibble_lut64[nib];                                 \
@@ -490,67 +489,48 @@ static void cydrop_words_f64_avx2(const double *x, double *o, const uint32_t *w,
     CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0)
 }
 
-/* CYDROP_GROUPS groups of 8 blocks (32 words, 32 elements) per step, as in
- * the fill; then single groups.  FLOAT is float or double, APPLY its
- * 8-element apply.  PF: with PF != 0, each step first asks for the next
- * step's elements of x (a read prefetch, PF bytes ahead), so that their
- * loads overlap this step's rounds.  Used for float64 (1 KiB a step), where
- * a step's 2 KiB of traffic rivals its arithmetic on AVX2: measured 4-7%
- * faster out of place at 2**22-2**24; float32, no change.  Prefetching the
- * output for writing was 1.5x slower. */
-#define CYDROP_FUSED8_BODY(APPLY, VS, PF)                                              \
-    const __m256i t = _mm256_set1_epi32((int)thr);                                     \
-    size_t i = 0;                                                                      \
-    int g, r, j;                                                                       \
-    for (; i + 32 * CYDROP_GROUPS <= n; i += 32 * CYDROP_GROUPS) {                     \
-        cydrop_state8 s[CYDROP_GROUPS];                                                \
-        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
+/* The fused loop of the SIMD paths, for a width of W blocks (8 with AVX2,
+ * 16 with AVX-512): NG groups of W blocks (4 * W words and elements each)
+ * per step through CYDROP_ROUNDS8/16 of philox.h, the words transposed into
+ * stream order and applied at once; then single groups.  APPLY is the
+ * width's W-element apply (x, o, bits or NULL, words, threshold, scale, nt),
+ * VS its scale vector.  PF != 0: each step first requests the next step's
+ * elements of x into L1 (a read prefetch, PF bytes ahead), so that their
+ * loads overlap this step's rounds. */
+#define CYDROP_FUSED_LOOP(W, STATE, VEC, WORDS, ROUNDS, APPLY, VS, NG, PF)            \
+    for (; i + 4 * (W) * (NG) <= n; i += 4 * (W) * (NG)) {                             \
+        STATE s[NG];                                                                   \
+        int g, j;                                                                      \
         if (PF) {                                                                      \
             size_t q_;                                                                 \
-            for (q_ = 0; q_ < 32 * CYDROP_GROUPS * sizeof(*x); q_ += 64)               \
+            for (q_ = 0; q_ < 4 * (W) * (NG) * sizeof(*x); q_ += 64)                   \
                 CYDROP_PREFETCH_L1((const char *)(x + i) + (PF) + q_);                 \
         }                                                                              \
-        for (g = 0; g < CYDROP_GROUPS; g++)                                            \
-            cydrop__init8(&s[g], b0 + i / 4 + 8 * (uint64_t)g);                        \
-        for (r = 0; r < 10; r++) {                                                     \
-            __m256i vk0, vk1;                                                          \
-            if (r > 0) {                                                               \
-                k0 += CYDROP_PHILOX_W0;                                                \
-                k1 += CYDROP_PHILOX_W1;                                                \
+        ROUNDS(s, NG, b0 + i / 4, seed);                                               \
+        for (g = 0; g < (NG); g++) {                                                   \
+            VEC w[4];                                                                  \
+            WORDS(&s[g], w);                                                           \
+            for (j = 0; j < 4; j++) {                                                  \
+                size_t e_ = i + 4 * (W) * (size_t)g + (W) * (size_t)j;                 \
+                APPLY(x + e_, o + e_, bits ? bits + e_ / 8 : NULL, w[j], t, VS, nt);   \
             }                                                                          \
-            vk0 = _mm256_set1_epi32((int)k0);                                          \
-            vk1 = _mm256_set1_epi32((int)k1);                                          \
-            for (g = 0; g < CYDROP_GROUPS; g++)                                        \
-                cydrop__round8(&s[g], vk0, vk1);                                       \
         }                                                                              \
-        for (g = 0; g < CYDROP_GROUPS; g++) {                                          \
-            __m256i w[4];                                                              \
-            cydrop__words8(&s[g], w);                                                  \
-            for (j = 0; j < 4; j++)                                                    \
-                APPLY(x + i + 32 * g + 8 * j, o + i + 32 * g + 8 * j,                  \
-                      bits ? bits + (i + 32 * g + 8 * j) / 8 : NULL, w[j], t, VS, nt); \
-        }                                                                              \
-    }                                                                                  \
-    for (; i + 32 <= n; i += 32) {                                                     \
-        cydrop_state8 s;                                                               \
-        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
-        __m256i w[4];                                                                  \
-        cydrop__init8(&s, b0 + i / 4);                                                 \
-        for (r = 0; r < 10; r++) {                                                     \
-            if (r > 0) {                                                               \
-                k0 += CYDROP_PHILOX_W0;                                                \
-                k1 += CYDROP_PHILOX_W1;                                                \
-            }                                                                          \
-            cydrop__round8(&s, _mm256_set1_epi32((int)k0), _mm256_set1_epi32((int)k1)); \
-        }                                                                              \
-        cydrop__words8(&s, w);                                                         \
-        for (j = 0; j < 4; j++)                                                        \
-            APPLY(x + i + 8 * j, o + i + 8 * j, bits ? bits + (i + 8 * j) / 8 : NULL,  \
-                  w[j], t, VS, nt);                                                    \
-    }                                                                                  \
+    }
+
+#define CYDROP_FUSED_BODY(W, STATE, VEC, SET1, WORDS, ROUNDS, APPLY, VS, NG, PF)       \
+    const VEC t = SET1((int)thr);                                                      \
+    size_t i = 0;                                                                      \
+    CYDROP_FUSED_LOOP(W, STATE, VEC, WORDS, ROUNDS, APPLY, VS, NG, PF)                 \
+    CYDROP_FUSED_LOOP(W, STATE, VEC, WORDS, ROUNDS, APPLY, VS, 1, 0)                   \
     if (nt)             /* streaming stores are weakly ordered */                      \
         _mm_sfence();                                                                  \
     return i;
+
+/* AVX2: CYDROP_GROUPS groups as in the fill.  float64 prefetches one step
+ * (1 KiB) ahead: there a step's 2 KiB of traffic rivals its arithmetic. */
+#define CYDROP_FUSED8_BODY(APPLY, VS, PF)                                              \
+    CYDROP_FUSED_BODY(8, cydrop_state8, __m256i, _mm256_set1_epi32, cydrop__words8,    \
+                      CYDROP_ROUNDS8, APPLY, VS, CYDROP_GROUPS, PF)
 
 __attribute__((target("avx2")))
 static size_t cydrop_fused_f32_avx2(const float *x, float *o, uint8_t *bits, size_t n,
@@ -711,60 +691,13 @@ static void cydrop_words_f64_avx512(const double *x, double *o, const uint32_t *
     CYDROP_WORDS_TAIL(x, o, w, thr, k, n, scale, 0.0)
 }
 
-/* Groups of 16 blocks computed side by side: four for float32 (as in the
- * fill), two for float64, whose apply moves twice the bytes per word
- * (measured: 2**20 float64 1.14-1.15x the limit with two, 1.20-1.24x with
- * four; 2**24 0.97-1.06x against 1.16-1.46x). */
+/* AVX-512: four groups of 16 blocks for float32 (as in the fill), two for
+ * float64, whose apply moves twice the bytes per word. */
 #define CYDROP_G32 4
 #define CYDROP_G64 2
 #define CYDROP_FUSED16_BODY(APPLY, VS, NG)                                             \
-    const __m512i t = _mm512_set1_epi32((int)thr);                                     \
-    size_t i = 0;                                                                      \
-    int g, r, j;                                                                       \
-    for (; i + 64 * NG <= n; i += 64 * NG) {                                           \
-        cydrop_state16 s[NG];                                                          \
-        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
-        for (g = 0; g < NG; g++)                                                       \
-            cydrop__init16(&s[g], b0 + i / 4 + 16 * (uint64_t)g);                      \
-        for (r = 0; r < 10; r++) {                                                     \
-            __m512i vk0, vk1;                                                          \
-            if (r > 0) {                                                               \
-                k0 += CYDROP_PHILOX_W0;                                                \
-                k1 += CYDROP_PHILOX_W1;                                                \
-            }                                                                          \
-            vk0 = _mm512_set1_epi32((int)k0);                                          \
-            vk1 = _mm512_set1_epi32((int)k1);                                          \
-            for (g = 0; g < NG; g++)                                                   \
-                cydrop__round16(&s[g], vk0, vk1);                                      \
-        }                                                                              \
-        for (g = 0; g < NG; g++) {                                                     \
-            __m512i w[4];                                                              \
-            cydrop__words16(&s[g], w);                                                 \
-            for (j = 0; j < 4; j++)                                                    \
-                APPLY(x + i + 64 * g + 16 * j, o + i + 64 * g + 16 * j,                \
-                      bits ? bits + (i + 64 * g + 16 * j) / 8 : NULL, w[j], t, VS, nt); \
-        }                                                                              \
-    }                                                                                  \
-    for (; i + 64 <= n; i += 64) {                                                     \
-        cydrop_state16 s;                                                              \
-        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                     \
-        __m512i w[4];                                                                  \
-        cydrop__init16(&s, b0 + i / 4);                                                \
-        for (r = 0; r < 10; r++) {                                                     \
-            if (r > 0) {                                                               \
-                k0 += CYDROP_PHILOX_W0;                                                \
-                k1 += CYDROP_PHILOX_W1;                                                \
-            }                                                                          \
-            cydrop__round16(&s, _mm512_set1_epi32((int)k0), _mm512_set1_epi32((int)k1)); \
-        }                                                                              \
-        cydrop__words16(&s, w);                                                        \
-        for (j = 0; j < 4; j++)                                                        \
-            APPLY(x + i + 16 * j, o + i + 16 * j, bits ? bits + (i + 16 * j) / 8 : NULL, \
-                  w[j], t, VS, nt);                                                    \
-    }                                                                                  \
-    if (nt)             /* streaming stores are weakly ordered */                      \
-        _mm_sfence();                                                                  \
-    return i;
+    CYDROP_FUSED_BODY(16, cydrop_state16, __m512i, _mm512_set1_epi32, cydrop__words16, \
+                      CYDROP_ROUNDS16, APPLY, VS, NG, 0)
 
 __attribute__((target("avx512f")))
 static size_t cydrop_fused_f32_avx512(const float *x, float *o, uint8_t *bits, size_t n,
