@@ -391,20 +391,17 @@ cdef void _run_span(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
     cdef bint nt
     if _contiguous(pl, <floating>0):
         if pl.src == SRC_STREAM and not pl.write_mask and not pl.affine:
-            # from the first element on a block boundary (offset % 4 != 0)
+            # from the first element on a block boundary (offset % 4 != 0);
+            # writing bits, it must also start a byte of them.  Streaming
+            # stores start where out is 64-byte aligned, on such an element.
             a = start + <Py_ssize_t>((4 - ((pl.phase + <uint64_t>start) & 3)) & 3)
-            nt = False
-            if pl.nt:
-                # streaming stores need out 64-byte aligned there: the first
-                # such element on a block boundary (and a bits byte), if any
-                for k in range(a, min(a + 64, end), 4):
-                    if ((<size_t>pl.o + <size_t>k * sizeof(floating)) % 64 == 0
-                            and (not pl.write_bits or k % 8 == 0)):
-                        a = k
-                        nt = True
-                        break
             done = 0
             if not pl.write_bits or a % 8 == 0:
+                k = _stream_from(pl, a, end, 8 if pl.write_bits else 4,
+                                 <floating>0) if pl.nt else end
+                nt = k < end
+                if nt:
+                    a = k
                 done = _fused_part(pl, a, end, scale, nt)
             if done:
                 if a > start:
@@ -636,10 +633,9 @@ cdef void _execute(Plan *pl, bint is_double, double scale) noexcept nogil:
         return
     nthreads = _effective_threads()
     # a large result out of place is written with streaming stores: it would
-    # not stay in cache anyway, and a normal store first reads the line
-    # (measured at 2**24, paired: the fused forward in float32 10-20% faster,
-    # in float64 no faster, so not there; masked scaling and the backward
-    # with a mask 14-16% faster in both; under 16 MiB, slower)
+    # not stay in cache anyway, and a normal store first reads the line.
+    # Not for the fused forward in float64, where it measured no faster
+    # (`python benchmarks/limit_paired.py --streaming` times both ways).
     pl.nt = (pl.o != NULL and pl.o != pl.x
              and (not is_double or pl.src != SRC_STREAM)
              and pl.n * (8 if is_double else 4) >= _stream_min_bytes)
@@ -1389,9 +1385,21 @@ cdef extern from "numpy/arrayobject.h":
     object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void *descr,
                                 int subok)
 
-# Below this many elements `default_forward` keeps the GIL: releasing and
+# Below this many elements the one-call entries keep the GIL: releasing and
 # taking it back costs more than the kernel.
 cdef Py_ssize_t _NOGIL_MIN = 4096
+
+
+cdef int _execute_default(Plan *pl, int t, double p, bint vanilla) except -1:
+    """The kernel of a one-call entry: kept elements scaled by 1 / (1 - p)
+    (1 with ``vanilla``), the GIL released from _NOGIL_MIN elements on."""
+    cdef double scale = 1.0 if vanilla else 1.0 / (1.0 - p)
+    if pl.n < _NOGIL_MIN:
+        _execute(pl, t == cnp.NPY_DOUBLE, scale)
+    else:
+        with nogil:
+            _execute(pl, t == cnp.NPY_DOUBLE, scale)
+    return 0
 
 
 cdef object _fast_result(object x, object out, bint inplace):
@@ -1443,7 +1451,6 @@ def default_forward(object x, double p, object out=None, bint inplace=False,
     global _default_offset
     cdef cnp.ndarray a, res
     cdef int t
-    cdef double scale
     cdef Plan pl
     r = _fast_result(x, out, inplace)
     if r is None:
@@ -1452,18 +1459,13 @@ def default_forward(object x, double p, object out=None, bint inplace=False,
     res = <cnp.ndarray>r
     t = cnp.PyArray_TYPE(a)
     pl = _new_plan(a, a, res, None)
-    pl.half = t == cnp.NPY_FLOAT16
+    _typed_plan(&pl, t, None)
     if seed is None:
         _stream_plan(&pl, _default_seed, _default_offset, keep_threshold(p))
         _default_offset = _advance(_default_offset, <uint64_t>pl.n)
     else:
         _stream_plan(&pl, <uint64_t>seed, offset, keep_threshold(p))
-    scale = 1.0 if vanilla else 1.0 / (1.0 - p)
-    if pl.n < _NOGIL_MIN:
-        _execute(&pl, t == cnp.NPY_DOUBLE, scale)
-    else:
-        with nogil:
-            _execute(&pl, t == cnp.NPY_DOUBLE, scale)
+    _execute_default(&pl, t, p, vanilla)
     return res
 
 
@@ -1480,7 +1482,6 @@ def default_masked(object x, object mask, double p, object out=None, bint inplac
     ``vanilla``: the kept elements are not scaled."""
     cdef cnp.ndarray a, res, m
     cdef int t, mt
-    cdef double scale
     cdef Plan pl
     if type(mask) is not np.ndarray:
         return None
@@ -1506,11 +1507,6 @@ def default_masked(object x, object mask, double p, object out=None, bint inplac
         pl.src = SRC_BITS
     else:
         return None
-    pl.half = t == cnp.NPY_FLOAT16
-    scale = 1.0 if vanilla else 1.0 / (1.0 - p)
-    if pl.n < _NOGIL_MIN:
-        _execute(&pl, t == cnp.NPY_DOUBLE, scale)
-    else:
-        with nogil:
-            _execute(&pl, t == cnp.NPY_DOUBLE, scale)
+    _typed_plan(&pl, t, None)
+    _execute_default(&pl, t, p, vanilla)
     return res
