@@ -14,22 +14,13 @@ medians of the per-round ratios are printed, with their range.  Ratios to
     CYDROP_SIMD=avx2 python benchmarks/family_paired.py      # another path
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import cydrop
 from cydrop._bench import _cpu_model
 
-
-def _best(fn, k):
-    best = float("inf")
-    for _ in range(k):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from _paired import best as _best, spread
 
 
 def main(argv=None):
@@ -75,8 +66,7 @@ def main(argv=None):
           f"conversions: {cydrop._kernels.half_impl()} | 1 thread | p = {p} | "
           f"{args.rounds} paired rounds")
     for name, v in ratios.items():
-        print(f"  {name:34s} median {statistics.median(v):5.2f}x  "
-              f"(min {min(v):.2f}, max {max(v):.2f})")
+        print(f"  {name:34s} median {spread(v)}")
 
 
 if __name__ == "__main__":
