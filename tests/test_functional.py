@@ -423,7 +423,7 @@ def test_kernel_entry_points_refuse_wrong_arguments():
 # The hot path: dropout(x, p) with every other argument at its default runs
 # one kernel call (_kernels.default_forward); it must be the general path.
 
-@pytest.mark.parametrize("make", [
+MAKES = [
     lambda: np.arange(16, dtype=np.float32),
     lambda: np.arange(4099, dtype=np.float64),                 # with the GIL released
     lambda: np.arange(60, dtype=np.float16).reshape(6, 10),
@@ -431,7 +431,10 @@ def test_kernel_entry_points_refuse_wrong_arguments():
     lambda: np.arange(120.0, dtype=np.float32)[::3],
     lambda: np.arange(40.0)[::-1],
     lambda: np.zeros((0, 3), np.float32),
-])
+]
+
+
+@pytest.mark.parametrize("make", MAKES)
 def test_default_call_equals_the_general_path(make):
     x = make()
     cydrop.manual_seed(123)
@@ -512,15 +515,6 @@ def test_default_call_into_an_out_that_overlaps_x(view):
 # dropout_backward(g, m, p) (out= and inplace= allowed) run one kernel call
 # (_kernels.default_masked); it must be the general path's masked_scale.
 
-MAKES = [
-    lambda: np.arange(16, dtype=np.float32),
-    lambda: np.arange(4099, dtype=np.float64),                 # with the GIL released
-    lambda: np.arange(60, dtype=np.float16).reshape(6, 10),
-    lambda: np.asfortranarray(np.arange(60.0).reshape(6, 10)),
-    lambda: np.arange(120.0, dtype=np.float32)[::3],
-    lambda: np.arange(40.0)[::-1],
-    lambda: np.zeros((0, 3), np.float32),
-]
 
 
 @pytest.mark.parametrize("make", MAKES)
