@@ -378,8 +378,9 @@ static const cydrop_simd_table cydrop_table_sse2 = {
 
 /* ---- AVX2 ---------------------------------------------------------------- */
 
-/* a store of the mask loops: non-temporal when nt (o then 64-byte aligned:
- * the caller starts the loop there), else an ordinary unaligned store */
+/* a store of the element loops: non-temporal when nt (o then 64-byte
+ * aligned: the caller starts the loop there), else an ordinary unaligned
+ * store */
 #define CYDROP_ST256_PS(nt, p, v) ((nt) ? _mm256_stream_ps((p), (v)) : _mm256_storeu_ps((p), (v)))
 #define CYDROP_ST256_PD(nt, p, v) ((nt) ? _mm256_stream_pd((p), (v)) : _mm256_storeu_pd((p), (v)))
 #define CYDROP_ST512_PS(nt, p, v) ((nt) ? _mm512_stream_ps((p), (v)) : _mm512_storeu_ps((p), (v)))
@@ -436,10 +437,7 @@ static inline void cydrop__apply8_f32(const float *x, float *o, uint8_t *bits, _
     __m256 r = _mm256_and_ps(m, _mm256_mul_ps(_mm256_loadu_ps(x), vs));
     if (bits)
         *bits = (uint8_t)_mm256_movemask_ps(m);
-    if (nt)
-        _mm256_stream_ps(o, r);
-    else
-        _mm256_storeu_ps(o, r);
+    CYDROP_ST256_PS(nt, o, r);
 }
 
 __attribute__((target("avx2")))
@@ -454,13 +452,8 @@ static inline void cydrop__apply8_f64(const double *x, double *o, uint8_t *bits,
     __m256d r0 = _mm256_and_pd(_mm256_castsi256_pd(m0), _mm256_mul_pd(_mm256_loadu_pd(x), vs));
     __m256d r1 = _mm256_and_pd(_mm256_castsi256_pd(m1),
                                _mm256_mul_pd(_mm256_loadu_pd(x + 4), vs));
-    if (nt) {
-        _mm256_stream_pd(o, r0);
-        _mm256_stream_pd(o + 4, r1);
-    } else {
-        _mm256_storeu_pd(o, r0);
-        _mm256_storeu_pd(o + 4, r1);
-    }
+    CYDROP_ST256_PD(nt, o, r0);
+    CYDROP_ST256_PD(nt, o + 4, r1);
 }
 
 __attribute__((target("avx2")))
@@ -642,10 +635,7 @@ static inline void cydrop__apply16_f32(const float *x, float *o, uint8_t *bits, 
     __mmask16 m = _mm512_cmp_epu32_mask(w, t, _MM_CMPINT_NLT);
     __m512 r = _mm512_maskz_mul_ps(m, _mm512_loadu_ps(x), vs);
     CYDROP_STORE_BITS16(bits, m)
-    if (nt)
-        _mm512_stream_ps(o, r);
-    else
-        _mm512_storeu_ps(o, r);
+    CYDROP_ST512_PS(nt, o, r);
 }
 
 __attribute__((target("avx512f")))
@@ -656,13 +646,8 @@ static inline void cydrop__apply16_f64(const double *x, double *o, uint8_t *bits
     __m512d r0 = _mm512_maskz_mul_pd((__mmask8)m, _mm512_loadu_pd(x), vs);
     __m512d r1 = _mm512_maskz_mul_pd((__mmask8)(m >> 8), _mm512_loadu_pd(x + 8), vs);
     CYDROP_STORE_BITS16(bits, m)
-    if (nt) {
-        _mm512_stream_pd(o, r0);
-        _mm512_stream_pd(o + 8, r1);
-    } else {
-        _mm512_storeu_pd(o, r0);
-        _mm512_storeu_pd(o + 8, r1);
-    }
+    CYDROP_ST512_PD(nt, o, r0);
+    CYDROP_ST512_PD(nt, o + 8, r1);
 }
 
 __attribute__((target("avx512f")))

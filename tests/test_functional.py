@@ -517,6 +517,20 @@ def test_default_call_into_an_out_that_overlaps_x(view):
 
 
 
+def _fresh_out_and_inplace(call, x, want):
+    """``call(a, **kw)`` gives ``want`` as a fresh array, into ``out=`` and in
+    place (into a copy of ``x``)."""
+    got = call(x)
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == x.dtype and not np.shares_memory(got, x)
+    out = np.full_like(x, np.nan)
+    assert call(x, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    buf = x.copy()
+    assert call(buf, inplace=True) is buf
+    np.testing.assert_array_equal(buf, want)
+
+
 @pytest.mark.parametrize("make", MAKES)
 def test_masked_call_equals_the_general_path(make):
     x = make()
@@ -531,18 +545,9 @@ def test_masked_call_equals_the_general_path(make):
             np.testing.assert_array_equal(
                 want, np.where(keep, x * x.dtype.type(1.0 / (1.0 - 0.3)), 0))
         state = cydrop._kernels.default_stream_state()
-        for call in (lambda **kw: cydrop.dropout(x_, 0.3, mask=mask, **kw),
-                     lambda **kw: cydrop.dropout_backward(x_, mask, 0.3, **kw)):
-            x_ = x
-            got = call()
-            np.testing.assert_array_equal(got, want)
-            assert got.dtype == x.dtype and not np.shares_memory(got, x)
-            out = np.full_like(x, np.nan)
-            assert call(out=out) is out
-            np.testing.assert_array_equal(out, want)
-            x_ = x.copy()
-            assert call(inplace=True) is x_
-            np.testing.assert_array_equal(x_, want)
+        _fresh_out_and_inplace(lambda a, **kw: cydrop.dropout(a, 0.3, mask=mask, **kw), x, want)
+        _fresh_out_and_inplace(lambda a, **kw: cydrop.dropout_backward(a, mask, 0.3, **kw),
+                               x, want)
         assert cydrop._kernels.default_stream_state() == state     # no words taken
 
 
@@ -590,16 +595,11 @@ def test_seeded_call_equals_the_general_path(make, seed, offset):
     want = np.full_like(x, np.nan)
     _kernels.masked_scale(x, want, keep, None, 1.0 / (1.0 - 0.3))
     state = _kernels.default_stream_state()
-    for call in (lambda **kw: cydrop.dropout(x_, 0.3, seed=seed, offset=offset, **kw),
-                 lambda **kw: cydrop.dropout_backward(x_, p=0.3, seed=seed, offset=offset, **kw)):
-        x_ = x
-        np.testing.assert_array_equal(call(), want)
-        out = np.full_like(x, np.nan)
-        assert call(out=out) is out
-        np.testing.assert_array_equal(out, want)
-        x_ = x.copy()
-        assert call(inplace=True) is x_
-        np.testing.assert_array_equal(x_, want)
+    _fresh_out_and_inplace(
+        lambda a, **kw: cydrop.dropout(a, 0.3, seed=seed, offset=offset, **kw), x, want)
+    _fresh_out_and_inplace(
+        lambda a, **kw: cydrop.dropout_backward(a, p=0.3, seed=seed, offset=offset, **kw),
+        x, want)
     assert _kernels.default_stream_state() == state
 
 
