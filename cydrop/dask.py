@@ -67,6 +67,24 @@ def _check_dask_float(x, name):
     return x.astype(native)
 
 
+def _check_known_chunks(x, name, function):
+    """Refuse ``x`` at once when some of its chunk sizes are unknown (NaN):
+    a block's words are drawn at its elements' global positions, which the
+    sizes of the blocks before it give (at compute time the NaN sizes would
+    only fail inside the blocks, with an obscure message)."""
+    if not any(math.isnan(c) for axis in x.chunks for c in axis):
+        return
+    raise ValueError(
+        f"cydrop.dask.{function}: the chunk sizes of {name} are unknown (NaN, as after "
+        f"boolean indexing or other operations whose output size depends on the data): "
+        f"shape {x.shape}, chunks {x.chunks}.  cydrop's mask depends on each element's "
+        f"global C-order position, so every block's size (and so where each block "
+        f"starts) must be known when the graph is built.  Compute them first:\n\n"
+        f"   {name}.compute_chunk_sizes()  # computes {name} once, sets its chunks in "
+        f"place and returns it\n\n"
+        f"(see https://docs.dask.org/en/latest/array-chunks.html#unknown-chunks)")
+
+
 # ---------------------------------------------------------------------------
 # Block geometry: where a block's elements lie in the global C order
 
@@ -286,6 +304,10 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
     TypeError, ValueError
         At once (not at compute time), with the messages of `cydrop.dropout`:
         bad ``p``, dtype, ``seed``, ``offset`` or ``return_mask``.
+        A ValueError too when ``x``'s chunk sizes are unknown (NaN, as after
+        boolean indexing) and a mask is drawn or zeros are made (training
+        with ``0 < p <= 1``, or any ``return_mask``): the mask depends on each
+        element's global position; call ``x.compute_chunk_sizes()`` first.
 
     Examples
     --------
@@ -300,8 +322,11 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
     offset = _check_u64(offset, "offset")
     kind = _check_return_mask(return_mask)
     x = _check_dask_float(x, "x")
+    if (not training or p == 0.0) and not kind:
+        return x   # no positions needed: unknown chunk sizes are fine
+    _check_known_chunks(x, "x", "dropout")
     if not training or p == 0.0:
-        return (x, _as_kind(_bool_mask(x.chunks, seed, offset, 0.0), kind)) if kind else x
+        return x, _as_kind(_bool_mask(x.chunks, seed, offset, 0.0), kind)
     if p == 1.0:
         y = da.zeros(x.shape, dtype=x.dtype, chunks=x.chunks)
         return (y, _as_kind(_bool_mask(x.chunks, seed, offset, 1.0), kind)) if kind else y
@@ -351,6 +376,7 @@ def dropout_backward(grad, p=0.5, *, seed, offset=0):
     grad = _check_dask_float(grad, "grad")
     if p == 0.0:
         return grad
+    _check_known_chunks(grad, "grad", "dropout_backward")
     if p == 1.0:
         return da.zeros(grad.shape, dtype=grad.dtype, chunks=grad.chunks)
     return _fused(grad, seed, offset, p, "cydrop-dropout-backward")

@@ -293,3 +293,58 @@ def test_float16_blocks_equal_the_in_memory_call():
     np.testing.assert_array_equal(got.compute(), want)
     g = cdask.dropout_backward(da.from_array(a, chunks=(4, 3)), 0.3, seed=4, offset=8)
     np.testing.assert_array_equal(g.compute(), cydrop.dropout_backward(a, m, 0.3))
+
+
+def unknown_chunks():
+    """Two arrays whose chunk sizes are NaN, as after boolean indexing: 1-D,
+    and 2-D with only the rows unknown."""
+    d = da.from_array(np.arange(10.0), chunks=3)
+    a = np.arange(24, dtype=np.float32).reshape(6, 4)
+    e = da.from_array(a, chunks=(2, 3))
+    return [d[d > 5], e[e[:, 0] > 4]]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["1d", "2d_rows"])
+@pytest.mark.parametrize("call", [
+    lambda x: cdask.dropout(x, 0.5, seed=1),
+    lambda x: cdask.dropout(x, 1.0, seed=1),
+    lambda x: cdask.dropout(x, 0.5, seed=1, return_mask=True),
+    lambda x: cdask.dropout(x, 0.5, seed=1, return_mask="bits"),
+    lambda x: cdask.dropout(x, 1.0, seed=1, return_mask=True),
+    lambda x: cdask.dropout(x, 0.0, seed=1, return_mask=True),
+    lambda x: cdask.dropout(x, 0.5, seed=1, training=False, return_mask="bits"),
+    lambda x: cdask.dropout_backward(x, 0.5, seed=1),
+    lambda x: cdask.dropout_backward(x, 1.0, seed=1),
+], ids=["p", "p1", "mask", "bits", "p1_mask", "p0_mask", "eval_bits", "backward",
+        "backward_p1"])
+def test_unknown_chunk_sizes_refused_at_graph_time(which, call):
+    """NaN chunk sizes (boolean indexing) leave the blocks' global positions
+    unknown: a clear ValueError when the graph is built (it used to build
+    and then fail at compute with "cannot convert float NaN to integer")."""
+    x = unknown_chunks()[which]
+    with pytest.raises(ValueError, match="chunk sizes of (x|grad) are unknown") as info:
+        call(x)
+    msg = str(info.value)
+    assert "NaN" in msg and "global C-order position" in msg
+    assert "compute_chunk_sizes()" in msg
+
+
+def test_unknown_chunk_sizes_fine_when_nothing_is_drawn():
+    """No mask, no positions: x itself, whatever its chunks."""
+    for x in unknown_chunks():
+        assert cdask.dropout(x, 0.0, seed=1) is x
+        assert cdask.dropout(x, 0.5, seed=1, training=False) is x
+        assert cdask.dropout_backward(x, 0.0, seed=1) is x
+
+
+def test_unknown_chunk_sizes_after_compute_chunk_sizes():
+    """The fix the message names works, and gives the in-memory result."""
+    for x in unknown_chunks():
+        a = x.compute()
+        x.compute_chunk_sizes()
+        y, m = dask.compute(*cdask.dropout(x, 0.5, seed=3, offset=2, return_mask=True))
+        ref, ref_m = cydrop.dropout(a, 0.5, seed=3, offset=2, return_mask=True)
+        assert_bit_equal(y, ref)
+        np.testing.assert_array_equal(m, ref_m)
+        assert_bit_equal(cdask.dropout_backward(x, 0.5, seed=3, offset=2).compute(),
+                         cydrop.dropout_backward(a, p=0.5, seed=3, offset=2))
