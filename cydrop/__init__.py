@@ -6,10 +6,15 @@ whose mask comes from the counter-based Philox4x32-10 stream: the same mask on
 any thread count, memory layout or machine.  Semantics follow
 ``torch.nn.functional.dropout`` / ``torch.nn.Dropout``.
 """
+import numbers
+import operator
 import os
+import warnings
+
+import numpy as np
 
 from ._version import __version__
-from . import _kernels
+from . import _kernels, _processes
 from ._checks import RankError
 from .functional import (
     alpha_dropout,
@@ -46,19 +51,56 @@ def get_include():
 
 def get_num_threads():
     """Number of threads the kernels use when called from this thread
-    (1 in a build without OpenMP)."""
+    (1 in a build without OpenMP, and in a forked child that runs serially;
+    see `set_num_threads`)."""
     return _kernels.get_num_threads()
 
 
 def set_num_threads(n):
     """Set the number of threads the kernels use, for the whole process.
 
-    Without a call, the count is OpenMP's: ``OMP_NUM_THREADS`` or the number
-    of cores.  ``threadpoolctl.threadpool_limits`` (and anything else that
-    lowers OpenMP's limit in a thread) caps it further in that thread.
-    Results never depend on it.
+    Parameters
+    ----------
+    n : int
+        At least 1 (a float such as 2.5, or a bool, is a ``TypeError``).
+
+    Notes
+    -----
+    "For the whole process" means: every Python thread's kernel calls use
+    ``n`` threads from now on, not only the caller's, with two exceptions.
+    A thread whose OpenMP limit was lowered below the default (by
+    ``threadpoolctl.threadpool_limits``) uses that lower limit.  And no
+    call uses more than ``4 * os.sched_getaffinity(0)`` threads (4 per CPU
+    the process may run on; ``_kernels.thread_cap()``): a larger ``n`` is
+    used as that cap, with a ``RuntimeWarning``, as is a larger
+    ``OMP_NUM_THREADS`` (silently).  Threads beyond the cores only wait on
+    memory here, and OpenMP cannot start tens of thousands of them.
+    Without a call, the count is OpenMP's limit: ``OMP_NUM_THREADS`` or the
+    number of cores.
+
+    In a child forked after the parent ran a parallel call, the kernels run
+    serially whatever ``n`` is (OpenMP's threads do not survive a fork), and
+    asking for more than one thread there warns; use the spawn or forkserver
+    start method for workers that use threads (docs/design.md, "Processes,
+    workers and checkpoints").  Results never depend on the thread count.
     """
-    _kernels.set_num_threads(n)
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"number of threads must be an integer, got {type(n).__name__}")
+    n = operator.index(n)
+    if n < 1:
+        raise ValueError(f"number of threads must be >= 1, got {n}")
+    cap = _kernels.thread_cap()
+    if n > 1 and _kernels.fork_serial():
+        warnings.warn(f"cydrop.set_num_threads({n}) in a forked child: the kernels run "
+                      f"serially here, because the parent had started OpenMP's threads, "
+                      f"which do not survive a fork; start workers with the spawn or "
+                      f"forkserver method to use threads in them", RuntimeWarning,
+                      stacklevel=2)
+    elif n > cap:
+        warnings.warn(f"cydrop.set_num_threads({n}): using {cap} threads, 4 per CPU this "
+                      f"process may run on ({_kernels.usable_cpus()})", RuntimeWarning,
+                      stacklevel=2)
+    _kernels.set_num_threads(min(n, cap))
 
 
 __all__ = [

@@ -37,6 +37,16 @@ def _check_p(p):
     raise ValueError(f"dropout probability has to be between 0 and 1, but got {shown}")
 
 
+def _check_training(training):
+    """``training`` as a bool: a bool or numpy.bool_, anything else a
+    TypeError (as torch: the string ``"no"`` would otherwise count as true)."""
+    if training is True or training is False:
+        return training
+    if isinstance(training, np.bool_):
+        return bool(training)
+    raise TypeError(f"training must be a bool, got {type(training).__name__}")
+
+
 def _check_u64(value, name):
     if type(value) is int and 0 <= value < _U64:   # the common case, fast
         return value

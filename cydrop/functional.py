@@ -14,10 +14,10 @@ import warnings
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _processes
 from ._checks import (RankError, _check_float_array, _check_mask, _check_noise_shape,
                       _check_out, _check_p, _check_return_mask, _check_scaling, _check_shape,
-                      _check_u64, _short, _U64, pack, packed_size, seed_from_rng, unpack)
+                      _check_training, _check_u64, _short, _U64, pack, packed_size, seed_from_rng, unpack)
 
 __all__ = [
     "dropout",
@@ -116,6 +116,17 @@ def manual_seed(seed):
         In [0, 2**64); None draws one from the operating system.  The stream
         position restarts at 0; each call without a seed then takes the next
         ``x.size`` words (rounded up to a multiple of 4).
+
+    Notes
+    -----
+    A child forked from this process (``os.fork``, ``multiprocessing`` or
+    ``ProcessPoolExecutor`` with the fork start method) re-keys its default
+    stream, at position 0, with a key derived from this one and the child's
+    index among this process's forks: workers never repeat the parent's
+    or each other's masks, and after ``manual_seed(s)`` the children get the
+    same keys on every run.  A spawned process keys it from the operating
+    system at import: call ``manual_seed`` in the worker (an initializer)
+    for reproducible workers.
     """
     if seed is None:
         seed = int(np.random.SeedSequence().entropy) % _U64
@@ -128,6 +139,16 @@ def initial_seed():
 
 
 manual_seed(None)
+
+
+@_processes.at_fork_child
+def _fork_default_stream(index):
+    """A forked child's default stream: its own key, derived from the
+    parent's and the child's index, at position 0 (so forked workers never
+    draw the parent's or each other's masks, and a parent seeded with
+    `manual_seed` gives its children the same keys on every run)."""
+    seed = _kernels.default_stream_state()[0]
+    _kernels.default_stream_reset(_processes.derive_key(seed, _processes.FORK_TAG, index))
 
 
 def _resolve_stream(seed, offset, rng, n):
@@ -182,7 +203,8 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
         Probability of an element to be zeroed, in [0, 1].
     training : bool
         False: ``x`` is returned as it is (the same object, no copy); with
-        ``scaling="vanilla"``, ``x * (1 - p)``.
+        ``scaling="vanilla"``, ``x * (1 - p)``.  A bool (or numpy.bool_):
+        anything else is a ``TypeError``, as in torch.
     inplace : bool
         Write the result into ``x`` and return ``x``.
     mask : ndarray of bool, optional
@@ -267,6 +289,7 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
     if scaling != "inverted" and scaling is not _ALPHA:
         mode = _check_scaling(scaling)
     p = _check_p(p)
+    training = _check_training(training)
     x = _check_float_array(x, "x", inplace)
     out = _check_out(out, x, inplace)
     kind = _check_return_mask(return_mask)
@@ -499,8 +522,9 @@ def _channel_noise(name, shape, active, stacklevel=3):
 def _channelwise(name, x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
                  mode):
     p = _check_p(p)
+    training = _check_training(training)
     x = _check_float_array(x, "x", inplace)
-    active = bool(training) and 0.0 < p < 1.0 and x.size > 0
+    active = training and 0.0 < p < 1.0 and x.size > 0
     noise = (_channel_noise(name, x.shape, active, stacklevel=4) if name
              else _feature_noise(x.shape, active))
     return _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 import operator
-import threading
+import weakref
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _processes
 from . import functional as F
 from ._checks import (_check_float_array, _check_noise_shape, _check_p, _check_scaling,
                       _check_u64, _short, seed_from_rng, unpack)
@@ -18,6 +18,24 @@ __all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
            "FeatureAlphaDropout"]
 
 _STORAGES = ("bits", "bool", "recompute")
+
+# Layers keyed from the operating system (rng=None): a forked child gives
+# each of them a key of its own, as it does the default stream.
+_OS_KEYED = weakref.WeakSet()
+
+
+@_processes.at_fork_child
+def _fork_layers(index):
+    for layer in list(_OS_KEYED):
+        seed = layer._stream.state()[0]
+        layer._stream.set(_processes.derive_key(seed, _processes.FORK_TAG, index), 0)
+
+
+def _read_only(a):
+    """``a`` (an array the layer owns) marked read-only, so that nothing
+    handed out can change what ``backward`` uses."""
+    a.flags.writeable = False
+    return a
 
 
 class Dropout:
@@ -58,7 +76,10 @@ class Dropout:
         Train mode (the default) or eval mode.
     mask : ndarray of bool or None
         The keep-mask the last forward applied (unpacked or regenerated on
-        access; all True after an eval-mode forward), None before one.
+        access, read-only with ``mask_storage="bool"``; all True after an
+        eval-mode forward), None before one.  Nothing the caller holds -- a
+        manual mask given to ``forward``, this array -- can change what
+        ``backward`` applies.
 
     Notes
     -----
@@ -80,6 +101,16 @@ class Dropout:
     ``backward`` uses are those of whichever forward finished last, and
     ``training`` is shared.  For a backward per thread, give each thread its
     own module (or use `cydrop.dropout` with explicit ``seed``/``offset``).
+
+    Copies and processes: ``pickle``, ``copy.deepcopy`` and cloudpickle
+    copy the whole state -- parameters, mode, ``(seed, offset)`` and the
+    last forward's mask -- so a checkpoint restores the layer exactly, and
+    **a copy continues the same stream: it draws the same masks as the
+    original** (a layer shipped to several workers draws the same masks in
+    each).  `spawn` gives copies streams of their own.  A child forked from
+    the process gives a layer made with ``rng=None`` (keyed from the
+    operating system) a key of its own, as it does the default stream; a
+    layer given ``rng`` keeps its stream there, as its copies do.
 
     Examples
     --------
@@ -110,10 +141,13 @@ class Dropout:
         self.noise_shape = noise_shape
         if type(self)._mode != "alpha":
             self._mode = _check_scaling(scaling)
-        self._seed = seed_from_rng(rng)
-        self._offset = 0
-        # guards (seed, offset): a forward reserves its stream range under it
-        self._lock = threading.Lock()
+        # (seed, offset); a forward reserves its range atomically (`Stream.take`)
+        self._stream = _kernels.Stream(seed_from_rng(rng), 0)
+        # keyed from the OS: re-keyed in a forked child (see _fork_layers)
+        self._os_key = rng is None
+        if self._os_key:
+            _OS_KEYED.add(self)
+        self._spawned = 0       # layers `spawn` has made so far
         self.training = True
         # What backward needs from the last forward (one tuple, replaced
         # whole): (kind, data, p, shape) with kind in
@@ -139,8 +173,7 @@ class Dropout:
     # -- state --------------------------------------------------------------
     def get_state(self):
         """``(seed, offset)``: the module's key and stream position."""
-        with self._lock:
-            return (self._seed, self._offset)
+        return self._stream.state()
 
     def set_state(self, state):
         """Restore ``(seed, offset)`` from `get_state`; the next training
@@ -159,18 +192,69 @@ class Dropout:
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"state: {exc} (state must be a (seed, offset) pair of "
                                 f"ints in [0, 2**64))") from None
-        with self._lock:
-            self._seed = operator.index(seed)
-            self._offset = operator.index(offset)
+        self._stream.set(operator.index(seed), operator.index(offset))
 
     def _take(self, n):
         """Reserve ``n`` words (rounded up to whole blocks) of the stream:
         ``(seed, offset)`` of the range, atomically with respect to other
         threads calling this module."""
-        with self._lock:
-            seed, offset = self._seed, self._offset
-            self._offset = _kernels.stream_advance(offset, n)
-        return seed, offset
+        return self._stream.take(n)
+
+    def spawn(self, n_children):
+        """``n_children`` new layers like this one (``p``, ``inplace``, mask
+        storage, noise shape, scaling, mode), each with a stream of its own,
+        as ``numpy.random.Generator.spawn``.
+
+        A child's key is derived from this layer's key and the number of
+        layers spawned before it (NumPy's ``SeedSequence`` hashing), and
+        its position is 0: independent of this layer and of each other, and
+        the same on every run for a layer made with an int ``rng``.  Use it
+        to give copies sent to workers their own masks::
+
+            workers_layers = layer.spawn(4)
+
+        Examples
+        --------
+        >>> import numpy as np, cydrop
+        >>> a, b = cydrop.Dropout(0.5, rng=1).spawn(2)
+        >>> a.get_state() != b.get_state()
+        True
+        >>> [c.get_state() for c in cydrop.Dropout(0.5, rng=1).spawn(2)] == [
+        ...     a.get_state(), b.get_state()]
+        True
+        """
+        n_children = operator.index(n_children)
+        if n_children < 0:
+            raise ValueError(f"n_children must be >= 0, got {n_children}")
+        seed = self._stream.state()[0]
+        first, self._spawned = self._spawned, self._spawned + n_children
+        children = []
+        for k in range(first, first + n_children):
+            child = self._blank_copy()
+            child._stream = _kernels.Stream(_processes.derive_key(seed, k), 0)
+            children.append(child)
+        return children
+
+    def _blank_copy(self):
+        """A layer of this one's parameters and mode, no forward yet, not
+        keyed from the OS (its stream is the caller's to set)."""
+        child = type(self).__new__(type(self))
+        state = self.__dict__.copy()
+        state.update(_saved=None, _spawned=0, _os_key=False)
+        child.__dict__.update(state)
+        return child
+
+    # -- copies and pickles -----------------------------------------------
+    def __getstate__(self):
+        return self.__dict__.copy()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        saved = self._saved
+        if saved is not None and isinstance(saved[1], np.ndarray):
+            _read_only(saved[1])     # an unpickled array comes back writeable
+        if self._os_key:
+            _OS_KEYED.add(self)
 
     # -- forward / backward -------------------------------------------------
     def _noise(self, x, active):
@@ -200,7 +284,9 @@ class Dropout:
         if mask is not None:
             out, m = F._dropout(x, p, True, inplace, mask, None, 0, None, None, want, noise,
                                 mode)
-            saved = ("zeros", None) if p == 1.0 else (want, m)
+            if np.may_share_memory(m, mask):
+                m = m.copy()        # the caller's array: it may change after the call
+            saved = ("zeros", None) if p == 1.0 else (want, _read_only(m))
         elif p == 0.0:
             out = F._dropout(x, p, True, inplace, None, None, 0, None, None, False, noise, mode)
             saved = ("identity", None)
@@ -216,7 +302,7 @@ class Dropout:
             else:
                 out, m = F._dropout(x, p, True, inplace, None, seed, offset, None, None, want,
                                     noise, mode)
-                saved = (want, m)
+                saved = (want, _read_only(m))
         self._saved = saved + (p, out.shape, noise)
         return out
 
@@ -253,7 +339,9 @@ class Dropout:
     def mask(self):
         """The keep-mask the last forward applied, as a bool array of the
         input's shape or the noise shape (all True after an eval-mode
-        forward), or None before any forward."""
+        forward), or None before any forward.  With ``mask_storage="bool"``
+        it is a read-only view of what ``backward`` uses (the layer keeps
+        its own copy of a manual mask); otherwise a new array."""
         saved = self._saved
         if saved is None:
             return None
@@ -262,7 +350,9 @@ class Dropout:
         if kind in ("identity", "zeros", "scale"):
             return np.full(mshape, kind != "zeros")
         if kind == "bool":
-            return data
+            view = data.view()          # read-only, as the array it shows
+            view.flags.writeable = False
+            return view
         if kind == "bits":
             return unpack(data, mshape)
         seed, offset = data

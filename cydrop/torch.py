@@ -58,12 +58,14 @@ True
 Dropout(p=0.25, inplace=False)
 """
 import collections
+import numbers
+import queue
 import threading
 import weakref
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _processes
 from . import functional as _functional
 from ._checks import _FLOATS, _check_p, _check_u64, _check_written, packed_size
 from ._optional import import_torch
@@ -76,6 +78,12 @@ if not hasattr(torch.library, "custom_op") or not hasattr(torch.library, "regist
                       f"found torch {torch.__version__}")
 
 from torch import Tensor  # noqa: E402
+
+# torch's own functions, for the fallback: taken now, so that a program
+# that later patches torch.nn.functional.dropout (or a family member) with
+# cydrop's does not make the fallback call itself
+_TF = torch.nn.functional
+_TORCH_DROPOUT = _TF.dropout
 
 __all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
            "FeatureAlphaDropout", "dropout", "dropout1d", "dropout2d", "dropout3d",
@@ -182,13 +190,22 @@ class _ResultCache:
     is freed (a ``weakref.finalize`` on the array the tensor wraps), so a
     live tensor's memory is never handed out twice.  torch's own CPU
     allocator caches nothing; `set_result_cache` (0 turns it off) bounds
-    what this one holds."""
+    what this one holds.
+
+    The finalizer never waits for the lock: it may run from a garbage
+    collection that starts while this very thread holds it (inside
+    `empty`), or on another thread.  It puts the buffer on a
+    ``queue.SimpleQueue`` (whose ``put`` is safe from finalizers, reentrant
+    included), then files what is queued only if the lock is free at once;
+    otherwise the next `empty`, `held` or `resize` files it.
+    """
     MIN_BYTES = 1 << 20
 
     def __init__(self, max_bytes):
         self.max_bytes = max_bytes
         self._free = collections.OrderedDict()    # id -> (nbytes, buffer), oldest first
         self._held = 0
+        self._returned = queue.SimpleQueue()      # buffers given back, not yet filed
         self._lock = threading.Lock()
 
     def empty(self, shape, dtype):
@@ -197,6 +214,7 @@ class _ResultCache:
             return np.empty(shape, dtype=dtype)
         base = None
         with self._lock:
+            self._file()
             for key, (size, buf) in self._free.items():
                 if size == nbytes:
                     del self._free[key]
@@ -210,28 +228,47 @@ class _ResultCache:
         return arr
 
     def _give(self, base):
-        with self._lock:
-            if base.nbytes > self.max_bytes:
-                return
-            self._free[id(base)] = (base.nbytes, base)
-            self._held += base.nbytes
-            while self._held > self.max_bytes:
-                _, (size, _) = self._free.popitem(last=False)
-                self._held -= size
+        """The finalizer: never blocks (see the class docstring)."""
+        self._returned.put(base)
+        if self._lock.acquire(blocking=False):
+            try:
+                self._file()
+            finally:
+                self._lock.release()
+
+    def _file(self):
+        """Move returned buffers into the free list, then trim it to
+        ``max_bytes`` (the lock held)."""
+        while True:
+            try:
+                base = self._returned.get_nowait()
+            except queue.Empty:
+                break
+            if base.nbytes <= self.max_bytes:
+                self._free[id(base)] = (base.nbytes, base)
+                self._held += base.nbytes
+        while self._held > self.max_bytes:
+            _, (size, _) = self._free.popitem(last=False)
+            self._held -= size
 
     def resize(self, max_bytes):
         with self._lock:
             self.max_bytes = max_bytes
-            while self._held > max_bytes:
-                _, (size, _) = self._free.popitem(last=False)
-                self._held -= size
+            self._file()
 
     def held(self):
         with self._lock:
+            self._file()
             return self._held
+
+    def _after_fork(self, index):
+        """A forked child: the lock may have been held by a thread that the
+        child does not have; a new one (the buffers are the child's copies)."""
+        self._lock = threading.Lock()
 
 
 _RESULT_CACHE = _ResultCache(256 << 20)
+_processes.at_fork_child(_RESULT_CACHE._after_fork)
 
 
 def set_result_cache(max_bytes):
@@ -538,9 +575,12 @@ def _check_inplace_autograd(input):
 
 
 def _fallback(input, p, training, inplace, generator):
-    """torch's own dropout, for tensors the kernels do not read."""
+    """torch's own dropout, for tensors the kernels do not read (the
+    function torch had when this module was imported: a program that
+    patches ``torch.nn.functional.dropout`` with cydrop's must not send the
+    fallback back here)."""
     if generator is None or not training or p == 0.0 or p == 1.0:
-        return torch.nn.functional.dropout(input, p, training, inplace)
+        return _TORCH_DROPOUT(input, p, training, inplace)
     noise = torch.empty_like(input).bernoulli_(1.0 - p, generator=generator).div_(1.0 - p)
     return input.mul_(noise) if inplace else input * noise
 
@@ -576,7 +616,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=
         exactly 0.0 (NaN and inf included); the mask does not depend on the
         thread count.
     """
-    p, seed, offset = _check_call(input, p, generator, seed, offset, mask_storage)
+    p, seed, offset = _check_call(input, p, generator, seed, offset, mask_storage, training)
     if not _runs_here(input):
         if seed is not None:
             raise ValueError(f"seed= picks cydrop's stream, which needs a CPU tensor of "
@@ -600,10 +640,40 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=
     return out
 
 
-def _check_call(input, p, generator, seed, offset, mask_storage):
+def _torch_p(p, name="dropout"):
+    """``p`` as torch's functions take it: a real number (a NumPy scalar, a
+    bool, a 0-d tensor that needs no grad included), in [0, 1]; another
+    type is torch's TypeError, a value out of range (or NaN) its ValueError."""
+    if type(p) is float:
+        return _check_p(p)
+    if isinstance(p, torch.Tensor):
+        if p.dim() != 0 or p.requires_grad or p.is_complex():
+            raise TypeError(f"{name}(): argument 'p' (position 2) must be float, not Tensor")
+        p = p.item()
+    elif isinstance(p, (bool, np.bool_)):
+        p = float(p)
+    elif not isinstance(p, numbers.Real):
+        kind = type(p)
+        shown = (kind.__name__ if kind.__module__ == "builtins"
+                 else f"{kind.__module__.split('.')[0]}.{kind.__name__}")
+        raise TypeError(f"{name}(): argument 'p' (position 2) must be float, not {shown}")
+    return _check_p(float(p))
+
+
+def _torch_training(training, name="dropout"):
+    """``training`` as torch takes it: a Python bool, else its TypeError."""
+    if training is True or training is False:
+        return training
+    raise TypeError(f"{name}(): argument 'train' (position 3) must be bool, not "
+                    f"{type(training).__name__}")
+
+
+def _check_call(input, p, generator, seed, offset, mask_storage, training=True,
+                name="dropout"):
     """The arguments every public function checks, before anything runs:
     ``(p, seed, offset)`` checked."""
-    p = _check_p(p)
+    p = _torch_p(p, name)
+    _torch_training(training, name)
     if mask_storage not in _MASK_STORAGES:
         raise ValueError(f"mask_storage must be one of {_MASK_STORAGES}, got {mask_storage!r}")
     if seed is not None:
@@ -623,7 +693,8 @@ def _family_call(name, torch_fn, input, p, training, inplace, generator, seed, o
     """A family member through its `_Variant`: the checks, fallback, seed
     draw and in-place rules of `dropout` (in place through ``copy_``: the
     family has no mutating operator)."""
-    p, seed, offset = _check_call(input, p, generator, seed, offset, mask_storage)
+    p, seed, offset = _check_call(input, p, generator, seed, offset, mask_storage, training,
+                                  name)
     if not _runs_here(input):
         if seed is not None or generator is not None:
             raise ValueError(f"seed=/generator= need cydrop's kernels: a CPU tensor of dtype "
@@ -666,7 +737,6 @@ def _family_function(name, torch_fn, training_default):
     return fn
 
 
-_TF = torch.nn.functional
 dropout1d = _family_function("dropout1d", _TF.dropout1d, True)
 dropout2d = _family_function("dropout2d", _TF.dropout2d, True)
 dropout3d = _family_function("dropout3d", _TF.dropout3d, True)

@@ -38,7 +38,7 @@ from _types cimport (
     cydrop_fill_fn, cydrop_philox4x32, cydrop_impl_supported,
     cydrop_impl_fn, cydrop_best_impl, CYDROP_IMPL_SCALAR, CYDROP_IMPL_AVX2,
     CYDROP_IMPL_AVX512, CYDROP_HAVE_OPENMP, omp_get_max_threads,
-    omp_set_num_threads, cydrop_simd_table, cydrop_simd_for, cydrop_simd_name,
+    cydrop_simd_table, cydrop_simd_for, cydrop_simd_name,
 )
 
 cdef extern from "bits.h" nogil:
@@ -69,6 +69,12 @@ cdef enum:
 # the calling thread: measured on 2 cores, a second thread pays off from about
 # 4-8 items (waking it costs a few microseconds), see the README.
 cdef Py_ssize_t _parallel_min_chunks = 8
+
+# This process entered an OpenMP region of more than one thread (or was
+# forked from one that did): libgomp's thread pool exists, and a child
+# forked now must not enter OpenMP (libgomp is not fork-safe; see
+# _after_fork_child).
+cdef bint _team_started = False
 
 # From this many bytes of float32 result (out of place) the fused forward
 # writes it with non-temporal stores (SIMD paths; see _execute).
@@ -551,6 +557,7 @@ cdef void _run_chunk_half(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
 
 
 cdef void _drive(const Plan *pl, floating scale, int nthreads) noexcept nogil:
+    global _team_started
     cdef Py_ssize_t nchunks = (pl.n + CHUNK - 1) // CHUNK
     cdef Py_ssize_t c
     if nthreads <= 1 or nchunks < _parallel_min_chunks:
@@ -559,6 +566,9 @@ cdef void _drive(const Plan *pl, floating scale, int nthreads) noexcept nogil:
         # span: the SIMD loops run over the whole array in one call
         _run_span(pl, 0, pl.n, scale)
         return
+    if nthreads > nchunks:      # a thread without a work item would only wait
+        nthreads = <int>nchunks
+    _team_started = True        # from now on a forked child must stay serial
     for c in prange(nchunks, schedule="static", num_threads=nthreads):
         _run_span(pl, c * CHUNK, min((c + 1) * CHUNK, pl.n), scale)
 
@@ -1177,17 +1187,37 @@ def set_impl(name):
 
 # Set by set_num_threads for the whole process (0: not set).
 cdef int _requested_threads = 0
+# OpenMP's limit when the module was imported (OMP_NUM_THREADS, or the
+# cores): a thread whose own limit is below it was lowered on purpose
+# (threadpoolctl), and is honoured.
+cdef int _default_threads = 1
+# No kernel uses more threads than this (`set_thread_cap`; at import 4 x the
+# CPUs the process may run on, `usable_cpus`).  libgomp
+# crashes creating a team of 10**5 threads, and past the cores more threads
+# only add waiting to a memory-bound kernel.
+cdef int _max_threads = 1
+# This process is such a child: every kernel runs on the calling thread.
+cdef bint _fork_serial = False
 
 
 cdef inline int _effective_threads() noexcept nogil:
-    """The thread count a kernel uses: ``set_num_threads``'s value for every
-    Python thread, capped by OpenMP's own limit in the calling thread (which
-    OMP_NUM_THREADS sets and threadpoolctl lowers); that limit alone when
-    ``set_num_threads`` was never called."""
-    cdef int omp = omp_get_max_threads()
-    if _requested_threads > 0 and _requested_threads < omp:
-        return _requested_threads
-    return omp
+    """The thread count a kernel uses: ``set_num_threads``'s value (OpenMP's
+    limit in the calling thread when it was never called), lowered to the
+    calling thread's OpenMP limit where that limit is below the default
+    (threadpoolctl), at most ``_max_threads``; 1 in a forked child of a
+    process whose OpenMP team had started."""
+    cdef int omp, n
+    if _fork_serial:
+        return 1
+    omp = omp_get_max_threads()
+    n = omp
+    if _requested_threads > 0:
+        n = _requested_threads
+        if omp < _default_threads and omp < n:
+            n = omp
+    if n > _max_threads:
+        n = _max_threads
+    return n if n > 1 else 1
 
 
 def get_num_threads():
@@ -1196,13 +1226,59 @@ def get_num_threads():
 
 
 def set_num_threads(int n):
-    """Use ``n`` threads in every Python thread (OpenMP's limit for the
-    calling thread is raised to ``n`` too, so ``n`` may exceed the default)."""
+    """Use ``n`` threads in every Python thread (the caller checks ``n``;
+    values above the cap are used as the cap)."""
     global _requested_threads
     if n < 1:
         raise ValueError(f"number of threads must be >= 1, got {n}")
     _requested_threads = n
-    omp_set_num_threads(n)
+
+
+def requested_threads():
+    """What `set_num_threads` asked for (0: never called)."""
+    return _requested_threads
+
+
+def set_thread_cap(int n):
+    """No kernel uses more than ``n`` threads (``n >= 1``)."""
+    global _max_threads
+    if n < 1:
+        raise ValueError(f"the thread cap must be >= 1, got {n}")
+    _max_threads = n
+
+
+def thread_cap():
+    """The most threads a kernel uses (see `set_thread_cap`)."""
+    return _max_threads
+
+
+def _after_fork_child():
+    """In a child just forked (``os.register_at_fork``): serial from now on
+    if the parent's OpenMP team had started.  Returns whether it had."""
+    global _fork_serial
+    if _team_started:
+        _fork_serial = True
+    return bool(_fork_serial)
+
+
+def fork_serial():
+    """True in a forked child whose kernels run serially (the parent had
+    started OpenMP's threads, which do not survive a fork)."""
+    return bool(_fork_serial)
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask where the OS has
+    one, else ``os.cpu_count()``)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
+
+
+THREADS_PER_CPU_CAP = 4
+_default_threads = omp_get_max_threads()
+_max_threads = THREADS_PER_CPU_CAP * usable_cpus()
 
 
 def set_streaming_min_bytes(Py_ssize_t n):
@@ -1348,6 +1424,57 @@ cdef int _self_overlap(cnp.ndarray a):
             return 2
         extent += st[j] * (sh[j] - 1)
     return 0
+
+
+# ---------------------------------------------------------------------------
+# A stream of one's own: what a module (cydrop.Dropout) draws from.
+
+
+cdef class Stream:
+    """A key and a position in the Philox stream: what a `cydrop.Dropout`
+    layer draws its masks from.
+
+    `take` reserves a range and advances the position in one step that
+    holds the GIL and never releases it, so that concurrent Python threads
+    never get overlapping ranges, with no lock (a lock would not survive
+    pickling, and one held by another thread at a fork would stay held in
+    the child forever).  Pickles and copies as its ``(seed, offset)``.
+    """
+    cdef uint64_t _seed
+    cdef uint64_t _offset
+
+    def __init__(self, uint64_t seed=0, uint64_t offset=0):
+        self._seed = seed
+        self._offset = offset
+
+    def take(self, uint64_t n):
+        """``(seed, offset)`` for a call on ``n`` elements; the position
+        advances by ``n`` rounded up to whole 4-word blocks (modulo 2**64)."""
+        cdef uint64_t offset = self._offset
+        self._offset = _advance(offset, n)
+        return (self._seed, offset)
+
+    def state(self):
+        """``(seed, offset)``, without advancing."""
+        return (self._seed, self._offset)
+
+    def set(self, uint64_t seed, uint64_t offset):
+        """Key ``seed``, position ``offset``."""
+        self._seed = seed
+        self._offset = offset
+
+    def __reduce__(self):
+        return (Stream, (self._seed, self._offset))
+
+    def __eq__(self, other):
+        if not isinstance(other, Stream):
+            return NotImplemented
+        return self.state() == (<Stream>other).state()
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"Stream(seed={self._seed}, offset={self._offset})"
 
 
 # ---------------------------------------------------------------------------
