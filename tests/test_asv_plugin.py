@@ -76,6 +76,48 @@ class Broken:
 
 def ratio_module_level():
     return (lambda: work(300)), (lambda: work(300))
+
+
+# A made-up clock for Clocked: it moves only when Clocked's callables run.
+CLOCK = [0.0]
+UNIT = 2.0 ** -20       # made-up seconds per unit of work (exact in binary)
+
+
+def made_up_clock():
+    return CLOCK[0]
+
+
+class Clocked:
+    """ratio_double timed by the ratio type's ``timer`` attribute on a
+    made-up clock: each call advances it by its work, so every pair's ratio
+    is exactly 2 whatever the machine's load, and only if both callables
+    ran, each time divided by its own number of calls (the calibration
+    picks 2 calls per sample for the function, 3 for the reference)."""
+    params = [800]
+    param_names = ["n"]
+    repeat = (8, 12, 5.0)
+    sample_time = 0.002
+    warmup_time = 0.0
+    timer = staticmethod(made_up_clock)
+
+    def setup(self, n):
+        self.calls = {"function": 0, "reference": 0}
+        self.log("setup", n)
+
+    def teardown(self, n):
+        self.log("teardown", n, self.calls["function"], self.calls["reference"])
+
+    def log(self, *what):
+        with open(os.environ["TOY_LOG"], "a") as f:
+            f.write(" ".join(map(str, what)) + "\\n")
+
+    def tick(self, which, work):
+        self.calls[which] += 1
+        CLOCK[0] += work * UNIT
+
+    def ratio_double(self, n):
+        self.log("ratio", n)
+        return (lambda: self.tick("function", 2 * n)), (lambda: self.tick("reference", n))
 '''
 
 
@@ -153,33 +195,44 @@ def test_discovered_as_benchmark_type(plugin_path, toy_suite, tmp_path):
     assert b["bench_toy.ratio_module_level"]["type"] == "ratio"
 
 
-def test_without_plugin_no_ratio_type(toy_suite, tmp_path):
-    env = dict(os.environ, PYTHONPATH="")
-    proc = subprocess.run(
-        [sys.executable, "-c", "from asv_runner.benchmarks import benchmark_types as t;"
-         "print(sorted(x.__name__ for x in t))"], env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    # (where the plugin is installed for real, as in CI's asv stage, it is there)
-    installed = "RatioBenchmark" in proc.stdout
+PLUGIN_STATE = """
+    import json
+    from importlib.metadata import PackageNotFoundError, version
+    from asv_runner.benchmarks import benchmark_types
     try:
-        from importlib.metadata import version
         version("asv_bench_cydrop")
-        assert installed
-    except Exception:
-        assert not installed
+        installed = True
+    except PackageNotFoundError:
+        installed = False
+    print(json.dumps([sorted(t.__name__ for t in benchmark_types), installed]))
+"""
+
+
+def test_without_plugin_no_ratio_type(tmp_path):
+    """With nothing on PYTHONPATH, asv_runner has the ratio type exactly when
+    the plugin's distribution is installed in the interpreter (as in CI's asv
+    stage), and not otherwise; both looked up in the same child process."""
+    types, installed = run_py(PLUGIN_STATE, "", tmp_path)
+    assert "TimeBenchmark" in types, types     # the listing is asv_runner's own
+    assert ("RatioBenchmark" in types) == installed, (types, installed)
 
 
 def test_returns_one_ratio_per_pair_as_samples(plugin_path, toy_suite, tmp_path):
-    res = run_benchmark(toy_suite, f"bench_toy.Toy.ratio_double-{toy_index(800, 'run')}",
-                        plugin_path, tmp_path)
+    """Twice the work gives ratios of 2, function over reference, one per
+    pair; timed on the benchmark's made-up clock (Clocked), so the machine's
+    load cannot move them."""
+    res = run_benchmark(toy_suite, "bench_toy.Clocked.ratio_double-0", plugin_path, tmp_path)
     assert set(res) == {"samples", "number"} and res["number"] == 1
     samples = res["samples"]
     assert 8 <= len(samples) <= 12
-    assert all(isinstance(s, float) and s > 0 for s in samples)
-    median = sorted(samples)[len(samples) // 2]
-    assert 1.3 < median < 3.5, samples  # twice the work: ~2 (a noisy machine allowed for)
+    assert all(isinstance(s, float) for s in samples)
+    assert samples == pytest.approx([2.0] * len(samples), rel=1e-12), samples
     log = (tmp_path / "log").read_text().splitlines()
-    assert log == ["setup 800 run", "ratio 800 run", "teardown 800 run"]
+    assert log[:2] == ["setup 800", "ratio 800"] and len(log) == 3
+    word, n, n_function, n_reference = log[2].split()
+    assert (word, n) == ("teardown", "800")
+    # each sample is the minimum of min_of=3 timings of each callable
+    assert int(n_function) >= 3 * len(samples) and int(n_reference) >= 3 * len(samples)
 
 
 def test_params_reach_setup_and_method(plugin_path, toy_suite, tmp_path):
