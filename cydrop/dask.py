@@ -35,7 +35,7 @@ except ImportError as e:   # the extra is missing
 
 from . import _kernels
 from ._checks import (_FLOATS, _U64, _check_float_array, _check_p, _check_return_mask,
-                      _check_shape, _check_u64, pack, packed_size)
+                      _check_shape, _check_training, _check_u64, pack, packed_size)
 
 __all__ = ["dropout", "dropout_backward", "keep_mask"]
 
@@ -318,6 +318,7 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
     True
     """
     p = _check_p(p)
+    training = _check_training(training)
     seed = _check_u64(seed, "seed")
     offset = _check_u64(offset, "offset")
     kind = _check_return_mask(return_mask)

@@ -1,3 +1,4 @@
+import gc
 import os
 
 import numpy as np
@@ -16,6 +17,11 @@ settings.register_profile("ci", deadline=None, max_examples=60, derandomize=True
 settings.register_profile("thorough", deadline=None, max_examples=10_000,
                           derandomize=False)
 settings.load_profile(os.environ.get("CYDROP_HYPOTHESIS_PROFILE", "ci"))
+
+# CYDROP_GC_THRESHOLD=1: a garbage collection at (nearly) every allocation,
+# so that finalizers run inside every call (.ci/run's "gc stress" stage)
+if os.environ.get("CYDROP_GC_THRESHOLD"):
+    gc.set_threshold(int(os.environ["CYDROP_GC_THRESHOLD"]))
 
 DTYPES = [np.float32, np.float64]
 
