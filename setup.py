@@ -84,12 +84,16 @@ class build_ext(_build_ext):
                 opt = ["-O1", "-g", "-fno-trapping-math", "-ffp-contract=off"]
         native = ["-march=native"] if os.environ.get("CYDROP_NATIVE") == "1" else []
         flags = opt + native + omp + san
+        # no debug info in the module (Python's own CFLAGS carry -g): a
+        # 2.7 MB module becomes about 0.5 MB; CYDROP_DEBUG and the sanitizer
+        # build keep it for their stacks
+        strip = [] if DEBUG or SANITIZE or sys.platform != "linux" else ["-Wl,--strip-debug"]
         for ext in self.extensions:
             ext.extra_compile_args += flags
             # what the build used, readable at run time (_kernels.BUILD_FLAGS):
             # tests and CI check that the default build is portable
             ext.define_macros.append(("CYDROP_BUILD_FLAGS", '"%s"' % " ".join(flags)))
-            ext.extra_link_args += omp + san
+            ext.extra_link_args += omp + san + strip
         super().build_extensions()
 
 

@@ -10,11 +10,28 @@ import numbers
 import operator
 import os
 import warnings
+from typing import SupportsIndex
 
 import numpy as np
 
 from ._version import __version__
-from . import _kernels, _processes
+
+try:
+    from . import _kernels
+except ImportError as _error:     # no compiled module next to these sources
+    _here = os.path.dirname(os.path.abspath(__file__))
+    if any(name.startswith("_kernels.") and name.endswith((".so", ".pyd"))
+           for name in os.listdir(_here)):
+        raise                      # it is there but does not load: say why as Python does
+    raise ImportError(
+        f"cydrop is being imported from {_here}, a source tree whose compiled module "
+        f"(cydrop._kernels) has not been built; an installed cydrop, if any, is shadowed "
+        f"because this directory's parent comes first on sys.path (it is the current "
+        f"directory, or the script's). Either build it in place with an editable install "
+        f"(pip install -e . in {os.path.dirname(_here)}), or run Python from another "
+        f"directory so that the installed cydrop is imported.") from _error
+
+from . import _processes
 from ._checks import RankError
 from .functional import (
     alpha_dropout,
@@ -34,7 +51,7 @@ from .functional import (
 from .module import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 
 
-def get_include():
+def get_include() -> str:
     """The directory to put on Cython's ``include_path`` (and the C
     compiler's include path) to build an extension that cimports cydrop's
     Cython API, as ``numpy.get_include()`` is used::
@@ -49,14 +66,14 @@ def get_include():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Number of threads the kernels use when called from this thread
     (1 in a build without OpenMP, and in a forked child that runs serially;
     see `set_num_threads`)."""
     return _kernels.get_num_threads()
 
 
-def set_num_threads(n):
+def set_num_threads(n: SupportsIndex) -> None:
     """Set the number of threads the kernels use, for the whole process.
 
     Parameters

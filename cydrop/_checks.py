@@ -7,8 +7,10 @@ import math
 import numbers
 import operator
 import reprlib
+from typing import Any, Literal, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _kernels
 
@@ -18,26 +20,26 @@ _UINT8 = np.dtype(np.uint8)
 _U64 = 1 << 64
 
 
-def _short(value, limit=60):
+def _short(value: object, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages (a
     message must stay short whatever it was given: a list of 10**6 floats)."""
     text = reprlib.repr(value) if isinstance(value, (list, tuple, dict, set)) else repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _check_p(p):
+def _check_p(p: Any) -> float:
     """Return ``p`` as a float in [0, 1] or raise torch's ValueError."""
     if type(p) is float or type(p) is int:
         if 0 <= p <= 1:
             return float(p)
     elif (isinstance(p, numbers.Real) and not isinstance(p, (bool, np.bool_))
-          and 0 <= p <= 1):  # NaN fails the comparison
+          and 0 <= p <= 1):  # type: ignore[operator]  # NaN fails it (typeshed: no int <= Real)
         return float(p)
     shown = p if type(p) in (float, int) else _short(p)
     raise ValueError(f"dropout probability has to be between 0 and 1, but got {shown}")
 
 
-def _check_training(training):
+def _check_training(training: object) -> bool:
     """``training`` as a bool: a bool or numpy.bool_, anything else a
     TypeError (as torch: the string ``"no"`` would otherwise count as true)."""
     if training is True or training is False:
@@ -47,7 +49,7 @@ def _check_training(training):
     raise TypeError(f"training must be a bool, got {type(training).__name__}")
 
 
-def _check_u64(value, name):
+def _check_u64(value: Any, name: str) -> int:
     if type(value) is int and 0 <= value < _U64:   # the common case, fast
         return value
     if isinstance(value, (bool, np.bool_)):
@@ -61,7 +63,7 @@ def _check_u64(value, name):
     return v
 
 
-def _check_return_mask(return_mask):
+def _check_return_mask(return_mask: object) -> Optional[Literal["bool", "bits"]]:
     """``return_mask`` as None (no mask), "bool" or "bits"."""
     if return_mask is False:
         return None
@@ -73,11 +75,11 @@ def _check_return_mask(return_mask):
                      f"got {_short(return_mask)}")
 
 
-def _byte_order_name(dtype):
+def _byte_order_name(dtype: np.dtype[Any]) -> str:
     return "big-endian" if dtype.byteorder == ">" else "little-endian"
 
 
-def _shares_memory_exactly(a):
+def _shares_memory_exactly(a: npt.NDArray[Any]) -> bool:
     """The exact test, for layouts the fast one cannot decide (interleaved
     strides): the byte offsets of all elements, sorted, must lie at least an
     item apart."""
@@ -88,7 +90,7 @@ def _shares_memory_exactly(a):
     return bool(np.any(np.diff(offsets) < a.itemsize))
 
 
-def _check_written(a, name):
+def _check_written(a: npt.NDArray[Any], name: str) -> None:
     """An array the result is written into: writeable, no element sharing
     memory with another (as torch refuses: "more than one element of the
     written-to tensor refers to a single memory location")."""
@@ -102,7 +104,7 @@ def _check_written(a, name):
                      f"more than one element would be written to one location")
 
 
-def _check_float_array(x, name, inplace):
+def _check_float_array(x: object, name: str, inplace: bool) -> npt.NDArray[np.floating[Any]]:
     """Return ``x`` as a float16/32/64 ndarray in native byte order; for
     ``inplace`` it must already be a writeable one, elements not overlapping."""
     if inplace:
@@ -126,7 +128,8 @@ def _check_float_array(x, name, inplace):
     return x
 
 
-def _check_out(out, x, inplace):
+def _check_out(out: object, x: npt.NDArray[Any],
+               inplace: bool) -> Optional[npt.NDArray[np.floating[Any]]]:
     if out is None:
         return None
     if not isinstance(out, np.ndarray):
@@ -145,7 +148,7 @@ def _check_out(out, x, inplace):
     return out
 
 
-def _check_shape(shape):
+def _check_shape(shape: Any) -> Tuple[Tuple[int, ...], int]:
     """``shape`` as a tuple of ints, its element count representable."""
     if isinstance(shape, (numbers.Integral, np.integer)):
         shape = (shape,)
@@ -168,13 +171,16 @@ class RankError(ValueError, RuntimeError):
     torch raises there (its texts are reproduced)."""
 
 
-def _check_scaling(scaling):
-    if scaling == "inverted" or scaling == "vanilla":
-        return scaling
+def _check_scaling(scaling: object) -> Literal["inverted", "vanilla"]:
+    if scaling == "inverted":
+        return "inverted"
+    if scaling == "vanilla":
+        return "vanilla"
     raise ValueError(f"scaling must be 'inverted' or 'vanilla', got {_short(scaling)}")
 
 
-def _check_noise_shape(noise_shape, shape):
+def _check_noise_shape(noise_shape: Any,
+                       shape: Sequence[Any]) -> Optional[Tuple[int, ...]]:
     """The mask's shape for ``noise_shape`` (Keras's rule: one entry per axis
     of x, each 1, None or x's size; None takes x's size), as a tuple; None
     when it is x's own shape (one word per element, the plain path)."""
@@ -187,7 +193,7 @@ def _check_noise_shape(noise_shape, shape):
     if len(ns) != len(shape):
         raise ValueError(f"noise_shape {_short(ns)} must have one entry per axis of x, "
                          f"whose shape is {shape}")
-    res = []
+    res: list[int] = []
     for n, s in zip(ns, shape):
         if n is None:
             res.append(s)
@@ -203,11 +209,12 @@ def _check_noise_shape(noise_shape, shape):
             raise ValueError(f"noise_shape {_short(ns)} does not broadcast against x's shape "
                              f"{shape}: each entry must be 1, None or x's size")
         res.append(n)
-    res = tuple(res)
-    return None if res == tuple(shape) else res
+    noise = tuple(res)
+    return None if noise == tuple(shape) else noise
 
 
-def _check_mask(mask, x, noise=None):
+def _check_mask(mask: Any, x: npt.NDArray[Any], noise: Optional[Tuple[int, ...]] = None
+                ) -> Tuple[Union[npt.NDArray[np.bool_], npt.NDArray[np.uint8]], bool]:
     """Return ``(mask, packed)``: a bool array of the mask's shape (x's, or the
     noise shape ``noise`` when not None), or packed bits (uint8,
     ``ceil(size / 8)`` bytes for the mask's element count,
@@ -236,11 +243,11 @@ def _check_mask(mask, x, noise=None):
                      f"(uint8), got dtype {mask.dtype}")
 
 
-def seed_from_rng(rng):
+def seed_from_rng(rng: object) -> int:
     """A 64-bit Philox seed from ``rng``: None (fresh entropy), an int (used as
     the seed itself) or a ``numpy.random.Generator`` (one draw)."""
     if rng is None:
-        return int(np.random.SeedSequence().entropy) % _U64
+        return int(cast(int, np.random.SeedSequence().entropy)) % _U64
     if isinstance(rng, np.random.Generator):
         return int(rng.integers(0, _U64, dtype=np.uint64))
     if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_)):
@@ -254,17 +261,17 @@ def seed_from_rng(rng):
 # (``np.packbits(m.ravel(), bitorder="little")``)
 
 
-def packed_size(n):
+def packed_size(n: int) -> int:
     """Bytes of a packed mask of ``n`` elements."""
     return (n + 7) // 8
 
 
-def unpack(bits, shape):
+def unpack(bits: npt.NDArray[np.uint8], shape: Tuple[int, ...]) -> npt.NDArray[np.bool_]:
     """A packed mask back to a bool array of ``shape``."""
     return (np.unpackbits(bits, count=math.prod(shape), bitorder="little")
             .view(bool).reshape(shape))
 
 
-def pack(mask):
+def pack(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
     """A bool mask of any shape to packed bits."""
     return np.packbits(mask.ravel(), bitorder="little")

@@ -6,13 +6,16 @@
 start method, and the children of a forkserver -- before any of the child's
 own code:
 
-1. the kernels go serial if the parent's OpenMP threads had started
+1. the kernels go serial if the parent's OpenMP threads may have started
    (libgomp's thread pool does not survive a fork: entering it in the child
-   hangs);
+   hangs): cydrop ran a parallel call, or torch is imported (torch's
+   OpenMP threads may be the same runtime's: a build that links the
+   system's ``libgomp.so.1`` shares the one torch loaded);
 2. the streams whose key came from the operating system -- the default
    stream, and layers made with ``rng=None`` -- get a key of their own,
    `derive_key` of the parent's key and the child's index (the number of
-   children this process had forked before it), so that no two processes
+   children this process had forked before it, taken in the forking thread
+   before the fork, so that threads forking at once get different ones), so that no two processes
    draw the same masks, and a parent seeded with `cydrop.manual_seed`
    gives its children the same keys on every run;
 3. the callbacks registered with `at_fork_child` run (in registration
@@ -23,7 +26,11 @@ stream from the operating system, and its kernels may use threads.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import sys
+import threading
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -33,11 +40,14 @@ from . import _kernels
 # a key `derive_key` gives for another purpose (a layer's `spawn`)
 FORK_TAG = 0x666F726B
 
-_children = 0          # children forked from this process so far
-_callbacks = []        # f(index) to run in a forked child
+_C = TypeVar("_C", bound=Callable[[int], object])
+
+_counter = itertools.count()   # the index of the next child forked from this process
+_forking = threading.local()   # the index the forking thread took (before the fork)
+_callbacks: list[Callable[[int], object]] = []   # f(index) to run in a forked child
 
 
-def derive_key(seed, *spawn_key):
+def derive_key(seed: int, *spawn_key: int) -> int:
     """A 64-bit key derived from ``seed`` and the integers ``spawn_key``
     by NumPy's ``SeedSequence`` (the hashing ``Generator.spawn`` uses):
     distinct inputs give independent keys."""
@@ -45,31 +55,28 @@ def derive_key(seed, *spawn_key):
     return int(state[0])
 
 
-def at_fork_child(callback):
+def at_fork_child(callback: _C) -> _C:
     """Run ``callback(index)`` in every child forked from now on, ``index``
     being the child's number among this process's forks (0 for the first)."""
     _callbacks.append(callback)
     return callback
 
 
-def children_forked():
-    """How many children this process has forked (since it was forked itself)."""
-    return _children
+def _before() -> None:
+    # in the forking thread, before the fork: next() on a count is atomic
+    # (threads forking at once take different indices), and the thread's
+    # local value is what the child, which has only this thread, reads
+    _forking.index = next(_counter)
 
 
-def _after_in_parent():
-    global _children
-    _children += 1
-
-
-def _after_in_child():
-    global _children
-    index = _children
-    _children = 0
-    _kernels._after_fork_child()
+def _after_in_child() -> None:
+    global _counter
+    index = getattr(_forking, "index", 0)
+    _counter = itertools.count()
+    _kernels._after_fork_child("torch" in sys.modules)
     for callback in _callbacks:
         callback(index)
 
 
 if hasattr(os, "register_at_fork"):      # not on Windows
-    os.register_at_fork(after_in_parent=_after_in_parent, after_in_child=_after_in_child)
+    os.register_at_fork(before=_before, after_in_child=_after_in_child)

@@ -12,12 +12,17 @@ import math
 import operator
 import warnings
 
+from typing import Any, Iterable, Literal, Sequence, SupportsIndex, SupportsInt, cast, overload
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _kernels, _processes
 from ._checks import (RankError, _check_float_array, _check_mask, _check_noise_shape,
                       _check_out, _check_p, _check_return_mask, _check_scaling, _check_shape,
                       _check_training, _check_u64, _short, _U64, pack, packed_size, seed_from_rng, unpack)
+from ._typing import (BitsArray, BoolArray, FloatArray, MaskArray, NoiseShape, ReturnMask,
+                      RNGLike, Scaling, ShapeLike, Training)
 
 __all__ = [
     "dropout",
@@ -35,7 +40,9 @@ __all__ = [
     "initial_seed",
 ]
 
-def _apply_mask(x, res, mask, packed, scale, noise=None, affine=None):
+def _apply_mask(x: FloatArray, res: FloatArray, mask: npt.NDArray[Any], packed: bool,
+                scale: float, noise: tuple[int, ...] | None = None,
+                affine: tuple[float, float] | None = None) -> None:
     """res = mask ? x * scale : 0 from a checked mask (bool, or packed bits;
     of the noise shape ``noise`` when not None, broadcast against x).
     Positional: the hot path (``masked_scale(x, out, mask, bits, scale)``)."""
@@ -53,7 +60,7 @@ def _apply_mask(x, res, mask, packed, scale, noise=None, affine=None):
 ALPHA_PRIME = -1.7580993408473766
 
 
-def _alpha_constants(p, dtype):
+def _alpha_constants(p: float, dtype: np.dtype[Any]) -> tuple[float, float, float]:
     """``(a, b_keep, b_drop)`` of alpha dropout as torch computes them:
     ``a = 1 / sqrt((alpha**2 p + 1)(1 - p))`` in double, then the results
     rounded as torch's float ops round them in the compute dtype (float32
@@ -69,10 +76,14 @@ def _alpha_constants(p, dtype):
 
 # ``scaling=_ALPHA``: alpha dropout through `dropout` / `dropout_backward`
 # (private: the public scalings are "inverted" and "vanilla")
-_ALPHA = object()
+_ALPHA: Any = object()
+
+# what a forward computes ("alpha": `alpha_dropout`; see `_dropout`)
+_Mode = Literal["inverted", "vanilla", "alpha"]
 
 
-def _mode_scale(mode, p, dtype):
+def _mode_scale(mode: object, p: float,
+                dtype: np.dtype[Any]) -> tuple[float, tuple[float, float] | None]:
     """``(scale, affine)`` a training forward applies to the kept elements."""
     if mode == "inverted":
         return 1.0 / (1.0 - p), None
@@ -82,14 +93,15 @@ def _mode_scale(mode, p, dtype):
     return a, (b_keep, b_drop)
 
 
-def _draw_noise_mask(noise, p, seed, offset):
+def _draw_noise_mask(noise: tuple[int, ...], p: float, seed: int, offset: int) -> BoolArray:
     """The bool keep-mask of the noise shape (mask element j: word offset + j)."""
     m = np.empty(noise, dtype=bool)
     _kernels.draw_mask(noise, seed=seed, offset=offset, thr=_kernels.threshold(p), mask_out=m)
     return m
 
 
-def _result_buffer(x, inplace, out):
+def _result_buffer(x: FloatArray, inplace: bool,
+                   out: FloatArray | None) -> tuple[FloatArray, FloatArray | None]:
     """Where the result goes, and where it must be copied afterwards (only
     when ``out`` overlaps ``x`` other than element for element)."""
     if inplace:
@@ -106,7 +118,7 @@ def _result_buffer(x, inplace, out):
 # generator: seeded from the OS, advanced by every call).
 
 
-def manual_seed(seed):
+def manual_seed(seed: SupportsIndex | None) -> None:
     """Seed the stream that ``dropout`` uses when given neither ``seed`` nor
     ``rng`` (as ``torch.manual_seed`` does for torch's default generator).
 
@@ -129,11 +141,11 @@ def manual_seed(seed):
     for reproducible workers.
     """
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy) % _U64
+        seed = int(cast(int, np.random.SeedSequence().entropy)) % _U64
     _kernels.default_stream_reset(_check_u64(seed, "seed"))
 
 
-def initial_seed():
+def initial_seed() -> int:
     """The seed of the default stream (see `manual_seed`)."""
     return _kernels.default_stream_state()[0]
 
@@ -142,7 +154,7 @@ manual_seed(None)
 
 
 @_processes.at_fork_child
-def _fork_default_stream(index):
+def _fork_default_stream(index: int) -> None:
     """A forked child's default stream: its own key, derived from the
     parent's and the child's index, at position 0 (so forked workers never
     draw the parent's or each other's masks, and a parent seeded with
@@ -151,7 +163,8 @@ def _fork_default_stream(index):
     _kernels.default_stream_reset(_processes.derive_key(seed, _processes.FORK_TAG, index))
 
 
-def _resolve_stream(seed, offset, rng, n):
+def _resolve_stream(seed: SupportsIndex | None, offset: SupportsIndex, rng: RNGLike,
+                    n: int) -> tuple[int, int]:
     if seed is not None:
         if rng is not None:
             raise ValueError("give seed= or rng=, not both")
@@ -168,28 +181,56 @@ def _resolve_stream(seed, offset, rng, n):
 # Public functions
 
 
-def _full_mask(shape, size, kind, keep):
+def _full_mask(shape: tuple[int, ...], size: int, kind: str, keep: bool) -> npt.NDArray[Any]:
     """All kept (``keep``) or all dropped, in the form ``kind`` names."""
     if kind == "bits":
         return pack(np.full(size, keep))
     return np.full(shape, keep)
 
 
-def _empty_mask(shape, size, kind):
+def _empty_mask(shape: tuple[int, ...], size: int, kind: str) -> npt.NDArray[Any]:
     if kind == "bits":
         return np.empty(packed_size(size), dtype=np.uint8)
     return np.empty(shape, dtype=bool)
 
 
-def _as_kind(mask, packed, kind, shape):
+def _as_kind(mask: npt.NDArray[Any], packed: bool, kind: str,
+             shape: tuple[int, ...]) -> npt.NDArray[Any]:
     """A given mask in the form ``return_mask`` asks for."""
     if kind == "bits":
         return mask if packed else pack(mask)
     return unpack(mask, shape) if packed else mask
 
 
-def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, offset=0,
-            rng=None, out=None, return_mask=False, noise_shape=None, scaling="inverted"):
+@overload
+def dropout(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ..., *,
+            mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+            offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+            return_mask: Literal[False] = ..., noise_shape: NoiseShape = ...,
+            scaling: Scaling = ...) -> FloatArray: ...
+@overload
+def dropout(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ..., *,
+            mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+            offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+            return_mask: Literal[True, "bool"], noise_shape: NoiseShape = ...,
+            scaling: Scaling = ...) -> tuple[FloatArray, BoolArray]: ...
+@overload
+def dropout(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ..., *,
+            mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+            offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+            return_mask: Literal["bits"], noise_shape: NoiseShape = ..., scaling: Scaling = ...
+            ) -> tuple[FloatArray, BitsArray]: ...
+@overload
+def dropout(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ..., *,
+            mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+            offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+            return_mask: ReturnMask, noise_shape: NoiseShape = ..., scaling: Scaling = ...
+            ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
+def dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = True, inplace: bool = False,
+            *, mask: npt.ArrayLike | None = None, seed: SupportsIndex | None = None,
+            offset: SupportsIndex = 0, rng: RNGLike = None, out: FloatArray | None = None,
+            return_mask: ReturnMask = False, noise_shape: NoiseShape = None,
+            scaling: Scaling = "inverted") -> FloatArray | tuple[FloatArray, MaskArray]:
     """Randomly zero elements of ``x`` with probability ``p`` and scale the
     rest by ``1 / (1 - p)``, as ``torch.nn.functional.dropout``.
 
@@ -339,31 +380,51 @@ def dropout(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, off
                                    ret_mask if kind == "bool" else None,
                                    ret_mask if kind == "bits" else None, affine)
     res = _finish(res, copy_to)
-    return (res, ret_mask) if kind else res
+    return (res, ret_mask) if ret_mask is not None else res
 
 
-def _scaled(x, res, scale):
+def _scaled(x: FloatArray, res: FloatArray, scale: float) -> None:
     """res = x * scale (one flag, True, broadcast over the whole array)."""
     _kernels.masked_scale(x, res, np.broadcast_to(np.True_, x.shape), None, scale)
 
 
-def _finish(res, copy_to):
+def _finish(res: FloatArray, copy_to: FloatArray | None) -> FloatArray:
     if copy_to is not None:
         np.copyto(copy_to, res)
         return copy_to
     return res
 
 
-def _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
-             noise_shape, mode):
+@overload
+def _dropout(x: npt.ArrayLike, p: float, training: Training, inplace: bool,
+             mask: npt.ArrayLike | None, seed: SupportsIndex | None, offset: SupportsIndex,
+             rng: RNGLike, out: FloatArray | None, return_mask: Literal[False],
+             noise_shape: NoiseShape, mode: _Mode) -> FloatArray: ...
+@overload
+def _dropout(x: npt.ArrayLike, p: float, training: Training, inplace: bool,
+             mask: npt.ArrayLike | None, seed: SupportsIndex | None, offset: SupportsIndex,
+             rng: RNGLike, out: FloatArray | None, return_mask: Literal["bool", "bits"],
+             noise_shape: NoiseShape, mode: _Mode) -> tuple[FloatArray, MaskArray]: ...
+@overload
+def _dropout(x: npt.ArrayLike, p: float, training: Training, inplace: bool,
+             mask: npt.ArrayLike | None, seed: SupportsIndex | None, offset: SupportsIndex,
+             rng: RNGLike, out: FloatArray | None, return_mask: ReturnMask,
+             noise_shape: NoiseShape, mode: _Mode
+             ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
+def _dropout(x: npt.ArrayLike, p: float, training: Training, inplace: bool,
+             mask: npt.ArrayLike | None, seed: SupportsIndex | None, offset: SupportsIndex,
+             rng: RNGLike, out: FloatArray | None, return_mask: ReturnMask,
+             noise_shape: NoiseShape, mode: _Mode) -> FloatArray | tuple[FloatArray, MaskArray]:
     """`dropout` for every mode ("inverted", "vanilla", "alpha"), positional."""
     return dropout(x, p, training, inplace, mask=mask, seed=seed, offset=offset, rng=rng,
                    out=out, return_mask=return_mask, noise_shape=noise_shape,
                    scaling=_ALPHA if mode == "alpha" else mode)
 
 
-def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=False, out=None,
-                     noise_shape=None, scaling="inverted"):
+def dropout_backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None = None, p: float = 0.5, *,
+                     seed: SupportsIndex | None = None, offset: SupportsIndex = 0,
+                     inplace: bool = False, out: FloatArray | None = None,
+                     noise_shape: NoiseShape = None, scaling: Scaling = "inverted") -> FloatArray:
     """Gradient of `dropout`: ``grad * mask * scale`` with ``scale = 1 / (1 - p)``
     (1 with ``scaling="vanilla"``).
 
@@ -444,15 +505,18 @@ def dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=Fal
     scale = 1.0 / (1.0 - p) if mode == "inverted" else _mode_scale(mode, p, grad.dtype)[0]
     if mask is not None:
         _apply_mask(grad, res, mask, packed, scale, noise)
-    elif noise is not None:
-        m = _draw_noise_mask(noise, p, seed, offset)
+    elif noise is not None:     # seed and offset: ints, checked above
+        m = _draw_noise_mask(noise, p, cast(int, seed), cast(int, offset))
         _kernels.masked_scale(grad, res, np.broadcast_to(m, grad.shape), None, scale)
     else:
-        _kernels.fused_forward(grad, res, seed, offset, _kernels.threshold(p), scale)
+        _kernels.fused_forward(grad, res, cast(int, seed), cast(int, offset),
+                               _kernels.threshold(p), scale)
     return _finish(res, copy_to)
 
 
-def _backward(grad, mask, p, seed, offset, inplace, out, noise_shape, mode):
+def _backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None, p: float,
+              seed: SupportsIndex | None, offset: SupportsIndex, inplace: bool,
+              out: FloatArray | None, noise_shape: NoiseShape, mode: _Mode) -> FloatArray:
     """`dropout_backward` for every mode: ``grad * keep * scale`` with the
     mode's scale (alpha dropout: ``a``), positional."""
     return dropout_backward(grad, mask, p, seed=seed, offset=offset, inplace=inplace, out=out,
@@ -471,7 +535,7 @@ _DIMS_NOTE = {
 }
 
 
-def _feature_noise(shape, active):
+def _feature_noise(shape: Sequence[int], active: bool) -> tuple[int, ...] | None:
     """torch's feature noise: ``(N, C, 1, ...)``; fewer than 2 axes is an
     error when a mask is actually drawn (``active``), else one flag per
     element (None)."""
@@ -482,7 +546,8 @@ def _feature_noise(shape, active):
     return tuple(shape[:2]) + (1,) * (len(shape) - 2)
 
 
-def _channel_noise(name, shape, active, stacklevel=3):
+def _channel_noise(name: str, shape: Sequence[int], active: bool,
+                   stacklevel: int = 3) -> tuple[int, ...] | None:
     """The noise shape torch's ``name`` (dropout1d/2d/3d) gives an input of
     ``shape``, with its errors and deprecation warnings (same texts)."""
     nd = len(shape)
@@ -519,8 +584,11 @@ def _channel_noise(name, shape, active, stacklevel=3):
     return None if noise is None else noise[1:]
 
 
-def _channelwise(name, x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
-                 mode):
+def _channelwise(name: str | None, x: npt.ArrayLike, p: float, training: Training,
+                 inplace: bool, mask: npt.ArrayLike | None, seed: SupportsIndex | None,
+                 offset: SupportsIndex, rng: RNGLike, out: FloatArray | None,
+                 return_mask: ReturnMask,
+                 mode: _Mode) -> FloatArray | tuple[FloatArray, MaskArray]:
     p = _check_p(p)
     training = _check_training(training)
     x = _check_float_array(x, "x", inplace)
@@ -557,20 +625,98 @@ _CHANNEL_DOC = """Channel-wise dropout, as ``torch.nn.functional.{name}``: each
     """
 
 
-def dropout1d(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, offset=0,
-              rng=None, out=None, return_mask=False, scaling="inverted"):
+@overload
+def dropout1d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: Literal[False] = ..., scaling: Scaling = ...) -> FloatArray: ...
+@overload
+def dropout1d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: Literal[True, "bool"], scaling: Scaling = ...
+              ) -> tuple[FloatArray, BoolArray]: ...
+@overload
+def dropout1d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: Literal["bits"], scaling: Scaling = ...
+              ) -> tuple[FloatArray, BitsArray]: ...
+@overload
+def dropout1d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: ReturnMask, scaling: Scaling = ...
+              ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
+def dropout1d(x: npt.ArrayLike, p: float = 0.5, training: Training = True,
+              inplace: bool = False, *, mask: npt.ArrayLike | None = None,
+              seed: SupportsIndex | None = None, offset: SupportsIndex = 0, rng: RNGLike = None,
+              out: FloatArray | None = None, return_mask: ReturnMask = False,
+              scaling: Scaling = "inverted") -> FloatArray | tuple[FloatArray, MaskArray]:
     return _channelwise("dropout1d", x, p, training, inplace, mask, seed, offset, rng, out,
                         return_mask, _check_scaling(scaling))
 
 
-def dropout2d(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, offset=0,
-              rng=None, out=None, return_mask=False, scaling="inverted"):
+@overload
+def dropout2d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: Literal[False] = ..., scaling: Scaling = ...) -> FloatArray: ...
+@overload
+def dropout2d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: Literal[True, "bool"], scaling: Scaling = ...
+              ) -> tuple[FloatArray, BoolArray]: ...
+@overload
+def dropout2d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: Literal["bits"], scaling: Scaling = ...
+              ) -> tuple[FloatArray, BitsArray]: ...
+@overload
+def dropout2d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: ReturnMask, scaling: Scaling = ...
+              ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
+def dropout2d(x: npt.ArrayLike, p: float = 0.5, training: Training = True,
+              inplace: bool = False, *, mask: npt.ArrayLike | None = None,
+              seed: SupportsIndex | None = None, offset: SupportsIndex = 0, rng: RNGLike = None,
+              out: FloatArray | None = None, return_mask: ReturnMask = False,
+              scaling: Scaling = "inverted") -> FloatArray | tuple[FloatArray, MaskArray]:
     return _channelwise("dropout2d", x, p, training, inplace, mask, seed, offset, rng, out,
                         return_mask, _check_scaling(scaling))
 
 
-def dropout3d(x, p=0.5, training=True, inplace=False, *, mask=None, seed=None, offset=0,
-              rng=None, out=None, return_mask=False, scaling="inverted"):
+@overload
+def dropout3d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: Literal[False] = ..., scaling: Scaling = ...) -> FloatArray: ...
+@overload
+def dropout3d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: Literal[True, "bool"], scaling: Scaling = ...
+              ) -> tuple[FloatArray, BoolArray]: ...
+@overload
+def dropout3d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: Literal["bits"], scaling: Scaling = ...
+              ) -> tuple[FloatArray, BitsArray]: ...
+@overload
+def dropout3d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
+              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
+              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
+              return_mask: ReturnMask, scaling: Scaling = ...
+              ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
+def dropout3d(x: npt.ArrayLike, p: float = 0.5, training: Training = True,
+              inplace: bool = False, *, mask: npt.ArrayLike | None = None,
+              seed: SupportsIndex | None = None, offset: SupportsIndex = 0, rng: RNGLike = None,
+              out: FloatArray | None = None, return_mask: ReturnMask = False,
+              scaling: Scaling = "inverted") -> FloatArray | tuple[FloatArray, MaskArray]:
     return _channelwise("dropout3d", x, p, training, inplace, mask, seed, offset, rng, out,
                         return_mask, _check_scaling(scaling))
 
@@ -592,8 +738,39 @@ dropout3d.__doc__ = _CHANNEL_DOC.format(
 # Alpha dropout (torch's alpha_dropout / feature_alpha_dropout)
 
 
-def alpha_dropout(x, p=0.5, training=False, inplace=False, *, mask=None, seed=None, offset=0,
-                  rng=None, out=None, return_mask=False, noise_shape=None):
+@overload
+def alpha_dropout(x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                  inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                  seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                  rng: RNGLike = ..., out: FloatArray | None = ...,
+                  return_mask: Literal[False] = ..., noise_shape: NoiseShape = ...
+                  ) -> FloatArray: ...
+@overload
+def alpha_dropout(x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                  inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                  seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                  rng: RNGLike = ..., out: FloatArray | None = ...,
+                  return_mask: Literal[True, "bool"], noise_shape: NoiseShape = ...
+                  ) -> tuple[FloatArray, BoolArray]: ...
+@overload
+def alpha_dropout(x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                  inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                  seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                  rng: RNGLike = ..., out: FloatArray | None = ...,
+                  return_mask: Literal["bits"], noise_shape: NoiseShape = ...
+                  ) -> tuple[FloatArray, BitsArray]: ...
+@overload
+def alpha_dropout(x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                  inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                  seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                  rng: RNGLike = ..., out: FloatArray | None = ..., return_mask: ReturnMask,
+                  noise_shape: NoiseShape = ...) -> FloatArray | tuple[FloatArray, MaskArray]: ...
+def alpha_dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = False,
+                  inplace: bool = False, *, mask: npt.ArrayLike | None = None,
+                  seed: SupportsIndex | None = None, offset: SupportsIndex = 0,
+                  rng: RNGLike = None, out: FloatArray | None = None,
+                  return_mask: ReturnMask = False, noise_shape: NoiseShape = None
+                  ) -> FloatArray | tuple[FloatArray, MaskArray]:
     """Alpha dropout for SELU networks, as ``torch.nn.functional.alpha_dropout``
     (note torch's default ``training=False``).
 
@@ -620,8 +797,37 @@ def alpha_dropout(x, p=0.5, training=False, inplace=False, *, mask=None, seed=No
                     noise_shape, "alpha")
 
 
-def feature_alpha_dropout(x, p=0.5, training=False, inplace=False, *, mask=None, seed=None,
-                          offset=0, rng=None, out=None, return_mask=False):
+@overload
+def feature_alpha_dropout(x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                          inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                          seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                          rng: RNGLike = ..., out: FloatArray | None = ...,
+                          return_mask: Literal[False] = ...) -> FloatArray: ...
+@overload
+def feature_alpha_dropout(x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                          inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                          seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                          rng: RNGLike = ..., out: FloatArray | None = ...,
+                          return_mask: Literal[True, "bool"]) -> tuple[FloatArray, BoolArray]: ...
+@overload
+def feature_alpha_dropout(x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                          inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                          seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                          rng: RNGLike = ..., out: FloatArray | None = ...,
+                          return_mask: Literal["bits"]) -> tuple[FloatArray, BitsArray]: ...
+@overload
+def feature_alpha_dropout(x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                          inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                          seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                          rng: RNGLike = ..., out: FloatArray | None = ...,
+                          return_mask: ReturnMask
+                          ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
+def feature_alpha_dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = False,
+                          inplace: bool = False, *, mask: npt.ArrayLike | None = None,
+                          seed: SupportsIndex | None = None, offset: SupportsIndex = 0,
+                          rng: RNGLike = None, out: FloatArray | None = None,
+                          return_mask: ReturnMask = False
+                          ) -> FloatArray | tuple[FloatArray, MaskArray]:
     """Channel-wise alpha dropout, as ``torch.nn.functional.feature_alpha_dropout``:
     `alpha_dropout` with one flag per channel (noise shape ``(N, C, 1, ...)``;
     at least 2 dimensions, torch's error text otherwise).
@@ -638,8 +844,11 @@ def feature_alpha_dropout(x, p=0.5, training=False, inplace=False, *, mask=None,
                         return_mask, "alpha")
 
 
-def alpha_dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inplace=False,
-                           out=None, noise_shape=None):
+def alpha_dropout_backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None = None,
+                           p: float = 0.5, *, seed: SupportsIndex | None = None,
+                           offset: SupportsIndex = 0, inplace: bool = False,
+                           out: FloatArray | None = None,
+                           noise_shape: NoiseShape = None) -> FloatArray:
     """Gradient of `alpha_dropout` / `feature_alpha_dropout`: ``grad * mask * a``
     (``a`` as in the forward; dropped positions exactly 0.0).  ``mask``,
     ``seed``/``offset`` and ``noise_shape`` as in `dropout_backward`.
@@ -655,7 +864,17 @@ def alpha_dropout_backward(grad, mask=None, p=0.5, *, seed=None, offset=0, inpla
     return _backward(grad, mask, p, seed, offset, inplace, out, noise_shape, "alpha")
 
 
-def keep_mask(shape, p, seed, offset=0, *, packed=False):
+@overload
+def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsIndex = ..., *,
+              packed: Literal[False] = ...) -> BoolArray: ...
+@overload
+def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsIndex = ..., *,
+              packed: Literal[True]) -> BitsArray: ...
+@overload
+def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsIndex = ..., *,
+              packed: bool) -> MaskArray: ...
+def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsIndex = 0, *,
+              packed: bool = False) -> MaskArray:
     """The keep-mask `dropout` draws for an array of ``shape`` at stream
     position ``offset`` with key ``seed`` (regenerated, nothing stored).
 
@@ -674,7 +893,8 @@ def keep_mask(shape, p, seed, offset=0, *, packed=False):
     seed = _check_u64(seed, "seed")
     offset = _check_u64(offset, "offset")
     shape, size = _check_shape(shape)
-    m = np.empty(packed_size(size), np.uint8) if packed else np.empty(shape, dtype=bool)
+    m: npt.NDArray[Any] = (np.empty(packed_size(size), np.uint8) if packed
+                           else np.empty(shape, dtype=bool))
     if size == 0:
         return m
     if p == 0.0 or p == 1.0:
@@ -687,7 +907,8 @@ def keep_mask(shape, p, seed, offset=0, *, packed=False):
     return m
 
 
-def stream_words(seed, offset, n):
+def stream_words(seed: SupportsIndex, offset: SupportsIndex,
+                 n: SupportsIndex) -> npt.NDArray[np.uint32]:
     """Words ``offset .. offset + n - 1`` of the Philox stream keyed by
     ``seed``, as a uint32 array (docs/design.md, "The random stream"); the
     stream wraps: word ``(offset + i) mod 2**64``.
@@ -714,7 +935,8 @@ def stream_words(seed, offset, n):
     return words
 
 
-def philox4x32_10(counter, key):
+def philox4x32_10(counter: Iterable[SupportsInt],
+                  key: Iterable[SupportsInt]) -> tuple[int, int, int, int]:
     """The Philox4x32-10 block function: ``counter`` (4 uint32 words) and
     ``key`` (2 words) to 4 words, as in Random123 (``philox4x32(ctr, key)``)."""
     return _kernels.philox4x32(tuple(int(c) for c in counter), tuple(int(k) for k in key), 10)

@@ -37,10 +37,47 @@ Conventions
   disagree, ``DROPOUT_ERR_P`` when ``p`` is not in [0, 1] -- then nothing is
   written.  The functions need no GIL, raise nothing, and may run inside
   ``prange`` (a nested call runs on its calling thread).
+
+Version and stability
+---------------------
+``CYDROP_API_VERSION_MAJOR`` / ``CYDROP_API_VERSION_MINOR`` (C macros and
+Cython constants; ``CYDROP_API_VERSION`` is ``MAJOR << 8 | MINOR``) are the
+version of this API that an extension was compiled against;
+``cydrop._kernels.CYTHON_API_VERSION`` is the ``(MAJOR, MINOR)`` the installed
+cydrop was built with.  An extension can refuse to build against another
+major version::
+
+    cdef extern from *:
+        '''
+        #if CYDROP_API_VERSION_MAJOR != 1
+        #error "built for cydrop's Cython API 1.x"
+        #endif
+        '''
+
+The policy:
+
+* **Never changes** (not even in a major version): the random stream (the
+  Philox4x32-10 words, the keep rule ``word >= floor(p * 2**32)``, the
+  indexing ``(offset + i) mod 2**64``, the packed-bit layout), so a mask
+  drawn today is drawn the same by every later cydrop; and the meaning of the
+  status codes ``DROPOUT_OK = 0``, ``DROPOUT_ERR_LENGTH = -1``,
+  ``DROPOUT_ERR_P = -2`` (new codes may be added, with new values).
+* **A minor release** (1.0 -> 1.1) may add functions and status codes, and
+  make a function accept more than before; every declaration here keeps its
+  signature, semantics and results, so an extension built against 1.x works
+  with any 1.y, y >= x (rebuilding is needed only to use what 1.y added).
+* **A major release** (1.x -> 2.0) may change or remove declarations; it is
+  announced in the release notes, and the version macros let an extension
+  fail at build time instead of at run time.
+* Everything not declared in this file (``cydrop/_kernels.pxd`` names that
+  this file does not re-export, the walker, the plan) is internal and may
+  change in any release.
 """
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
-from cydrop.types cimport floating, DROPOUT_OK, DROPOUT_ERR_LENGTH, DROPOUT_ERR_P
+from cydrop.types cimport (floating, DROPOUT_OK, DROPOUT_ERR_LENGTH, DROPOUT_ERR_P,
+                           CYDROP_API_VERSION_MAJOR, CYDROP_API_VERSION_MINOR,
+                           CYDROP_API_VERSION)
 
 from cydrop._kernels cimport (
     # out = mask ? x * scale : 0, from a byte mask or packed bits; in place too

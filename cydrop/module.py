@@ -6,13 +6,17 @@ from __future__ import annotations
 import math
 import operator
 import weakref
+from typing import Any, Literal, SupportsIndex, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _kernels, _processes
 from . import functional as F
 from ._checks import (_check_float_array, _check_noise_shape, _check_p, _check_scaling,
                       _check_u64, _short, seed_from_rng, unpack)
+from ._typing import (BoolArray, FloatArray, MaskStorage, NoiseShape, RNGLike, Scaling,
+                      Training)
 
 __all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
            "FeatureAlphaDropout"]
@@ -21,17 +25,21 @@ _STORAGES = ("bits", "bool", "recompute")
 
 # Layers keyed from the operating system (rng=None): a forked child gives
 # each of them a key of its own, as it does the default stream.
-_OS_KEYED = weakref.WeakSet()
+_OS_KEYED: weakref.WeakSet[Dropout] = weakref.WeakSet()
 
 
 @_processes.at_fork_child
-def _fork_layers(index):
+def _fork_layers(index: int) -> None:
     for layer in list(_OS_KEYED):
         seed = layer._stream.state()[0]
         layer._stream.set(_processes.derive_key(seed, _processes.FORK_TAG, index), 0)
 
 
-def _read_only(a):
+_A = TypeVar("_A", bound=npt.NDArray[Any])
+_D = TypeVar("_D", bound="Dropout")
+
+
+def _read_only(a: _A) -> _A:
     """``a`` (an array the layer owns) marked read-only, so that nothing
     handed out can change what ``backward`` uses."""
     a.flags.writeable = False
@@ -124,10 +132,11 @@ class Dropout:
 
     # "inverted", "vanilla" or "alpha": what a forward computes (see
     # cydrop.functional._dropout)
-    _mode = "inverted"
+    _mode: F._Mode = "inverted"
 
-    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits",
-                 noise_shape=None, scaling="inverted"):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RNGLike = None,
+                 mask_storage: MaskStorage = "bits",
+                 noise_shape: NoiseShape = None, scaling: Scaling = "inverted") -> None:
         self.p = _check_p(p)
         self.inplace = bool(inplace)
         if mask_storage not in _STORAGES:
@@ -138,7 +147,7 @@ class Dropout:
             # (before tuple(): a bare int gets the sequence message)
             _check_noise_shape(noise_shape, noise_shape)
             noise_shape = tuple(None if n is None else operator.index(n) for n in noise_shape)
-        self.noise_shape = noise_shape
+        self.noise_shape: tuple[int | None, ...] | None = noise_shape
         if type(self)._mode != "alpha":
             self._mode = _check_scaling(scaling)
         # (seed, offset); a forward reserves its range atomically (`Stream.take`)
@@ -152,10 +161,10 @@ class Dropout:
         # What backward needs from the last forward (one tuple, replaced
         # whole): (kind, data, p, shape) with kind in
         # identity/zeros/bool/bits/stream.
-        self._saved = None
+        self._saved: tuple[Any, ...] | None = None
 
     # -- mode ---------------------------------------------------------------
-    def train(self, mode=True):
+    def train(self: _D, mode: Training = True) -> _D:
         """Set train mode (``mode=True``) or eval mode; returns self.
 
         ``mode`` must be a bool (as torch: a string such as ``'no'`` would
@@ -166,16 +175,16 @@ class Dropout:
         self.training = bool(mode)
         return self
 
-    def eval(self):
+    def eval(self: _D) -> _D:
         """Set eval mode; returns self."""
         return self.train(False)
 
     # -- state --------------------------------------------------------------
-    def get_state(self):
+    def get_state(self) -> tuple[int, int]:
         """``(seed, offset)``: the module's key and stream position."""
         return self._stream.state()
 
-    def set_state(self, state):
+    def set_state(self, state: tuple[SupportsIndex, SupportsIndex]) -> None:
         """Restore ``(seed, offset)`` from `get_state`; the next training
         forward draws the mask it drew then.
 
@@ -193,14 +202,17 @@ class Dropout:
                 raise type(exc)(f"state: {exc} (state must be a (seed, offset) pair of "
                                 f"ints in [0, 2**64))") from None
         self._stream.set(operator.index(seed), operator.index(offset))
+        # a key the caller chose: kept in forked children, as with rng=int
+        self._os_key = False
+        _OS_KEYED.discard(self)
 
-    def _take(self, n):
+    def _take(self, n: int) -> tuple[int, int]:
         """Reserve ``n`` words (rounded up to whole blocks) of the stream:
         ``(seed, offset)`` of the range, atomically with respect to other
         threads calling this module."""
         return self._stream.take(n)
 
-    def spawn(self, n_children):
+    def spawn(self: _D, n_children: SupportsIndex) -> list[_D]:
         """``n_children`` new layers like this one (``p``, ``inplace``, mask
         storage, noise shape, scaling, mode), each with a stream of its own,
         as ``numpy.random.Generator.spawn``.
@@ -230,25 +242,26 @@ class Dropout:
         first, self._spawned = self._spawned, self._spawned + n_children
         children = []
         for k in range(first, first + n_children):
-            child = self._blank_copy()
-            child._stream = _kernels.Stream(_processes.derive_key(seed, k), 0)
+            child = type(self).__new__(type(self))
+            child.__setstate__(dict(self.__dict__, _saved=None, _spawned=0,
+                                    _stream=_kernels.Stream(_processes.derive_key(seed, k), 0)))
             children.append(child)
         return children
 
-    def _blank_copy(self):
-        """A layer of this one's parameters and mode, no forward yet, not
-        keyed from the OS (its stream is the caller's to set)."""
-        child = type(self).__new__(type(self))
-        state = self.__dict__.copy()
-        state.update(_saved=None, _spawned=0, _os_key=False)
-        child.__dict__.update(state)
-        return child
-
     # -- copies and pickles -----------------------------------------------
-    def __getstate__(self):
+    # A copy, shallow or deep, has a stream of its own at the same state:
+    # it continues where the original is, independently of it.  A copy of a
+    # layer keyed from the OS is re-keyed in forked children too (and so are
+    # the layers `spawn` makes from one: their keys derive from an OS key).
+    def __getstate__(self) -> dict[str, Any]:
         return self.__dict__.copy()
 
-    def __setstate__(self, state):
+    def __copy__(self: _D) -> _D:
+        twin = type(self).__new__(type(self))
+        twin.__setstate__(dict(self.__dict__, _stream=_kernels.Stream(*self._stream.state())))
+        return twin
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         saved = self._saved
         if saved is not None and isinstance(saved[1], np.ndarray):
@@ -257,13 +270,13 @@ class Dropout:
             _OS_KEYED.add(self)
 
     # -- forward / backward -------------------------------------------------
-    def _noise(self, x, active):
+    def _noise(self, x: FloatArray, active: bool) -> tuple[int, ...] | None:
         """The mask's shape for input ``x`` (None: one flag per element)."""
         if self.noise_shape is None:
             return None
         return _check_noise_shape(self.noise_shape, x.shape)
 
-    def forward(self, x, mask=None):
+    def forward(self, x: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> FloatArray:
         """Dropout of ``x``; in train mode with ``mask`` (bool, of x's shape or
         the noise shape) that mask is applied instead of a drawn one."""
         p = self.p
@@ -276,11 +289,12 @@ class Dropout:
         if not self.training:
             out = F._dropout(x, p, False, inplace, None, None, 0, None, None, False, noise,
                              mode)
-            saved = ("scale", 1.0 - p) if mode == "vanilla" and p != 0.0 else ("identity", None)
+            saved: tuple[str, Any] = (
+                ("scale", 1.0 - p) if mode == "vanilla" and p != 0.0 else ("identity", None))
             self._saved = saved + (p, out.shape, noise)
             return out
         storage = self.mask_storage
-        want = "bool" if storage == "bool" else "bits"
+        want: Literal["bool", "bits"] = "bool" if storage == "bool" else "bits"
         if mask is not None:
             out, m = F._dropout(x, p, True, inplace, mask, None, 0, None, None, want, noise,
                                 mode)
@@ -308,7 +322,7 @@ class Dropout:
 
     __call__ = forward
 
-    def backward(self, grad):
+    def backward(self, grad: npt.ArrayLike) -> FloatArray:
         """Gradient of the last forward: ``grad * mask / (1 - p)`` (exact
         zeros where dropped; ``grad * mask`` for vanilla scaling, ``grad *
         mask * a`` for alpha dropout), the identity if that forward ran in
@@ -336,7 +350,7 @@ class Dropout:
         return F._backward(grad, data, p, None, 0, False, None, noise, self._mode)
 
     @property
-    def mask(self):
+    def mask(self) -> BoolArray | None:
         """The keep-mask the last forward applied, as a bool array of the
         input's shape or the noise shape (all True after an eval-mode
         forward), or None before any forward.  With ``mask_storage="bool"``
@@ -350,7 +364,7 @@ class Dropout:
         if kind in ("identity", "zeros", "scale"):
             return np.full(mshape, kind != "zeros")
         if kind == "bool":
-            view = data.view()          # read-only, as the array it shows
+            view: BoolArray = data.view()          # read-only, as the array it shows
             view.flags.writeable = False
             return view
         if kind == "bits":
@@ -358,7 +372,7 @@ class Dropout:
         seed, offset = data
         return F.keep_mask(mshape, p, seed, offset)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """torch's ``p=..., inplace=...``, then what differs from the defaults."""
         text = f"p={self.p}, inplace={self.inplace}"
         if self.noise_shape is not None:
@@ -367,18 +381,20 @@ class Dropout:
             text += ", scaling='vanilla'"
         return text
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
 
 class _ChannelDropout(Dropout):
-    _function = None     # the torch function whose shape rules apply
+    # the torch function whose shape rules apply (each subclass sets it)
+    _function: str = None  # type: ignore[assignment]
 
-    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits",
-                 scaling="inverted"):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RNGLike = None,
+                 mask_storage: MaskStorage = "bits",
+                 scaling: Scaling = "inverted") -> None:
         super().__init__(p, inplace, rng=rng, mask_storage=mask_storage, scaling=scaling)
 
-    def _noise(self, x, active):
+    def _noise(self, x: FloatArray, active: bool) -> tuple[int, ...] | None:
         return F._channel_noise(self._function, x.shape, active, stacklevel=4)
 
 
@@ -434,10 +450,11 @@ class AlphaDropout(Dropout):
     >>> bool(np.array_equal(g > 0, layer.mask))
     True
     """
-    _mode = "alpha"
+    _mode: F._Mode = "alpha"
 
-    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits",
-                 noise_shape=None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RNGLike = None,
+                 mask_storage: MaskStorage = "bits",
+                 noise_shape: NoiseShape = None) -> None:
         super().__init__(p, inplace, rng=rng, mask_storage=mask_storage,
                          noise_shape=noise_shape)
 
@@ -456,8 +473,9 @@ class FeatureAlphaDropout(AlphaDropout):
     (2, 3, 1)
     """
 
-    def __init__(self, p=0.5, inplace=False, *, rng=None, mask_storage="bits"):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RNGLike = None,
+                 mask_storage: MaskStorage = "bits") -> None:
         super().__init__(p, inplace, rng=rng, mask_storage=mask_storage)
 
-    def _noise(self, x, active):
+    def _noise(self, x: FloatArray, active: bool) -> tuple[int, ...] | None:
         return F._feature_noise(x.shape, active)

@@ -58,19 +58,24 @@ True
 Dropout(p=0.25, inplace=False)
 """
 import collections
-import numbers
 import queue
 import threading
 import weakref
+from typing import (TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Literal, Optional,
+                    Protocol, Sequence, SupportsIndex, SupportsInt, Tuple, TypeVar, cast)
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _kernels, _processes
 from . import functional as _functional
 from ._checks import _FLOATS, _check_p, _check_u64, _check_written, packed_size
 from ._optional import import_torch
 
-torch = import_torch()
+if TYPE_CHECKING:     # for type checkers, the module itself (import_torch returns it)
+    import torch
+else:
+    torch = import_torch()
 if torch is None:
     raise ImportError('cydrop.torch needs PyTorch: pip install "cydrop[torch]"')
 if not hasattr(torch.library, "custom_op") or not hasattr(torch.library, "register_fake"):
@@ -94,12 +99,17 @@ _M32 = (1 << 32) - 1
 _U64 = 1 << 64
 _MASK_STORAGES = ("bits", "recompute")
 
+#: ``mask_storage`` of cydrop.torch: the packed mask, or only the key
+TorchMaskStorage = Literal["bits", "recompute"]
+_Array = npt.NDArray[Any]
+_Bits = npt.NDArray[np.uint8]
+
 
 # ---------------------------------------------------------------------------
 # Seeds and positions through torch's signed int64 arguments
 
 
-def seed_tensor(seed):
+def seed_tensor(seed: SupportsIndex) -> Tensor:
     """A 64-bit Philox key in [0, 2**64) as the custom ops take it: an int64
     tensor ``[seed & (2**32 - 1), seed >> 32]`` (low half first).
 
@@ -110,29 +120,29 @@ def seed_tensor(seed):
     return torch.tensor([seed & _M32, seed >> 32], dtype=torch.int64)
 
 
-def seed_value(key):
+def seed_value(key: Tensor) -> int:
     """The 64-bit key a seed tensor (`seed_tensor`, or a generator draw)
     holds: ``(key[0] mod 2**32) + (key[1] mod 2**32) * 2**32``."""
     lo, hi = (int(v) for v in key.tolist())
     return (lo & _M32) | ((hi & _M32) << 32)
 
 
-def _draw_seed(generator):
+def _draw_seed(generator: Optional[torch.Generator]) -> Tensor:
     """A fresh key from torch's default CPU generator (or ``generator``): two
     32-bit words, as one traceable tensor op."""
     return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=generator)
 
 
-def _offset_arg(offset):
+def _offset_arg(offset: int) -> int:
     """An unsigned stream position as a signed int64 schema argument."""
     return offset - _U64 if offset >= (1 << 63) else offset
 
 
-def _offset_value(offset):
+def _offset_value(offset: SupportsInt) -> int:
     return int(offset) % _U64
 
 
-def _check_key(seed):
+def _check_key(seed: Tensor) -> None:
     if seed.dtype != torch.int64 or seed.shape != (2,):
         raise ValueError(f"seed must be an int64 tensor of shape (2,) (the key's low and "
                          f"high 32-bit halves; see cydrop.torch.seed_tensor), got "
@@ -143,11 +153,11 @@ def _check_key(seed):
 # What the kernels read
 
 
-def _torch_dtype(np_dtype):
+def _torch_dtype(np_dtype: npt.DTypeLike) -> torch.dtype:
     return torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
 
 
-def kernel_dtypes():
+def kernel_dtypes() -> frozenset[torch.dtype]:
     """The torch dtypes cydrop's kernels handle (others fall back to torch):
     those of the NumPy API (float16, float32, float64)."""
     return _KERNEL_DTYPES
@@ -156,11 +166,11 @@ def kernel_dtypes():
 _KERNEL_DTYPES = frozenset(_torch_dtype(d) for d in _FLOATS)
 
 
-def _runs_here(t):
+def _runs_here(t: Tensor) -> bool:
     return t.device.type == "cpu" and t.dtype in _KERNEL_DTYPES
 
 
-def _numpy_view(t):
+def _numpy_view(t: Tensor) -> _Array:
     """A NumPy view of a CPU tensor's memory (its strides and offset), for
     reading: no copy unless the tensor carries a lazy negation/conjugation."""
     t = t.detach()
@@ -172,7 +182,7 @@ def _numpy_view(t):
 _NUMPY_DTYPES = {_torch_dtype(d): np.dtype(d) for d in _FLOATS}
 
 
-def _numel(shape):
+def _numel(shape: Iterable[int]) -> int:
     n = 1
     for s in shape:
         n *= s
@@ -201,14 +211,16 @@ class _ResultCache:
     """
     MIN_BYTES = 1 << 20
 
-    def __init__(self, max_bytes):
+    def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._free = collections.OrderedDict()    # id -> (nbytes, buffer), oldest first
+        # id -> (nbytes, buffer), oldest first
+        self._free: collections.OrderedDict[int, Tuple[int, _Bits]] = collections.OrderedDict()
         self._held = 0
-        self._returned = queue.SimpleQueue()      # buffers given back, not yet filed
+        # buffers given back, not yet filed
+        self._returned: queue.SimpleQueue[_Bits] = queue.SimpleQueue()
         self._lock = threading.Lock()
 
-    def empty(self, shape, dtype):
+    def empty(self, shape: Tuple[int, ...], dtype: np.dtype[Any]) -> _Array:
         nbytes = _numel(shape) * dtype.itemsize
         if nbytes < self.MIN_BYTES or nbytes > self.max_bytes:
             return np.empty(shape, dtype=dtype)
@@ -227,7 +239,7 @@ class _ResultCache:
         weakref.finalize(arr, self._give, base).atexit = False
         return arr
 
-    def _give(self, base):
+    def _give(self, base: _Bits) -> None:
         """The finalizer: never blocks (see the class docstring)."""
         self._returned.put(base)
         if self._lock.acquire(blocking=False):
@@ -236,7 +248,7 @@ class _ResultCache:
             finally:
                 self._lock.release()
 
-    def _file(self):
+    def _file(self) -> None:
         """Move returned buffers into the free list, then trim it to
         ``max_bytes`` (the lock held)."""
         while True:
@@ -251,17 +263,17 @@ class _ResultCache:
             _, (size, _) = self._free.popitem(last=False)
             self._held -= size
 
-    def resize(self, max_bytes):
+    def resize(self, max_bytes: int) -> None:
         with self._lock:
             self.max_bytes = max_bytes
             self._file()
 
-    def held(self):
+    def held(self) -> int:
         with self._lock:
             self._file()
             return self._held
 
-    def _after_fork(self, index):
+    def _after_fork(self, index: int) -> None:
         """A forked child: the lock may have been held by a thread that the
         child does not have; a new one (the buffers are the child's copies)."""
         self._lock = threading.Lock()
@@ -271,7 +283,7 @@ _RESULT_CACHE = _ResultCache(256 << 20)
 _processes.at_fork_child(_RESULT_CACHE._after_fork)
 
 
-def set_result_cache(max_bytes):
+def set_result_cache(max_bytes: SupportsIndex) -> int:
     """Bound the memory `cydrop.torch` keeps in freed result buffers for
     reuse (default 256 MiB; 0 turns the cache off and frees what it holds).
     Returns the previous bound.  Only buffers of at least 1 MiB are kept."""
@@ -281,12 +293,12 @@ def set_result_cache(max_bytes):
     return before
 
 
-def result_cache_bytes():
+def result_cache_bytes() -> int:
     """Bytes held by the result cache now (buffers waiting for reuse)."""
     return _RESULT_CACHE.held()
 
 
-def _result_like(t, fake=False):
+def _result_like(t: Tensor, fake: bool = False) -> Tensor:
     """An uninitialised tensor for a result of ``t``'s shape and dtype:
     C-contiguous when ``t`` is contiguous, else ``torch.empty_like(t)``'s
     layout.  The real one is allocated by NumPy (through `_ResultCache`),
@@ -300,7 +312,7 @@ def _result_like(t, fake=False):
     return torch.from_numpy(_RESULT_CACHE.empty(tuple(t.shape), _NUMPY_DTYPES[t.dtype]))
 
 
-def _sync_threads():
+def _sync_threads() -> None:
     """The kernels use as many threads as torch (``torch.set_num_threads``);
     the masks do not depend on it."""
     n = torch.get_num_threads()
@@ -318,7 +330,13 @@ def _sync_threads():
 # (docs/design.md, "cydrop.torch", for channel-wise and alpha dropout).
 
 
-def _plain_forward(x, p, seed, offset, out, want_bits):
+# the NumPy-level calls of a variant (see _Variant)
+_Forward = Callable[[_Array, float, int, int, _Array, bool], Optional[_Bits]]
+_Backward = Callable[[_Array, float, Optional[_Bits], int, int, _Array], None]
+
+
+def _plain_forward(x: _Array, p: float, seed: int, offset: int, out: _Array,
+                   want_bits: bool) -> Optional[_Bits]:
     """``cydrop.dropout`` into ``out``; the packed mask when ``want_bits``."""
     if want_bits:
         return _functional.dropout(x, p, seed=seed, offset=offset, out=out,
@@ -327,7 +345,8 @@ def _plain_forward(x, p, seed, offset, out, want_bits):
     return None
 
 
-def _plain_backward(g, p, bits, seed, offset, out):
+def _plain_backward(g: _Array, p: float, bits: Optional[_Bits], seed: int, offset: int,
+                    out: _Array) -> None:
     """``cydrop.dropout_backward`` into ``out``: from the packed mask, or the
     mask regenerated from ``(seed, offset)`` when ``bits`` is None."""
     if bits is None:
@@ -346,7 +365,8 @@ class _Variant:
     input of ``shape`` (``mask_bits`` holds ``ceil(mask_elements / 8)``
     bytes)."""
 
-    def __init__(self, name, forward, backward, mask_elements):
+    def __init__(self, name: str, forward: _Forward, backward: _Backward,
+                 mask_elements: Callable[[Tuple[int, ...]], int]) -> None:
         self.name = name
         self._forward, self._backward = forward, backward
         self.mask_elements = mask_elements
@@ -372,10 +392,12 @@ class _Variant:
         self.backward_op.register_fake(self._backward_fake)
         self.op.register_autograd(self._grad, setup_context=self._setup_context)
         self.backward_op.register_autograd(self._grad, setup_context=self._setup_context)
-        self.eager = type(f"_Eager_{name}", (_EagerFunction,), {"variant": self})
+        self.eager = cast("type[_EagerFunction]",
+                          type(f"_Eager_{name}", (_EagerFunction,), {"variant": self}))
 
     # -- kernels --------------------------------------------------------------
-    def forward_impl(self, input, p, seed, offset, store_mask):
+    def forward_impl(self, input: Tensor, p: float, seed: Tensor, offset: int,
+                     store_mask: bool) -> Tuple[Tensor, Tensor]:
         _check_key(seed)
         p = _check_p(p)
         x = _numpy_view(input)
@@ -387,7 +409,8 @@ class _Variant:
             return out, torch.empty(0, dtype=torch.uint8)
         return out, torch.from_numpy(bits)
 
-    def backward_impl(self, grad, mask_bits, p, seed, offset):
+    def backward_impl(self, grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor,
+                      offset: int) -> Tensor:
         _check_key(seed)
         p = _check_p(p)
         g = _numpy_view(grad)
@@ -406,18 +429,20 @@ class _Variant:
         return out
 
     # -- fake (shapes only) ---------------------------------------------------
-    def _fake(self, input, p, seed, offset, store_mask):
+    def _fake(self, input: Tensor, p: float, seed: Tensor, offset: int,
+              store_mask: bool) -> Tuple[Tensor, Tensor]:
         _check_key(seed)
         nbytes = (self.mask_elements(tuple(input.shape)) + 7) // 8 if store_mask else 0
         return _result_like(input, fake=True), input.new_empty((nbytes,), dtype=torch.uint8)
 
-    def _backward_fake(self, grad, mask_bits, p, seed, offset):
+    def _backward_fake(self, grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor,
+                       offset: int) -> Tensor:
         _check_key(seed)
         return _result_like(grad, fake=True)
 
     # -- autograd -------------------------------------------------------------
     @staticmethod
-    def _setup_context(ctx, inputs, output):
+    def _setup_context(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
         # forward: (input, p, seed, offset, store_mask) -> (out, mask_bits)
         # backward: (grad, mask_bits, p, seed, offset) -> out
         if isinstance(output, tuple):
@@ -428,14 +453,17 @@ class _Variant:
         ctx.p, ctx.offset = p, offset
         ctx.save_for_backward(bits, seed)
 
-    def _grad(self, ctx, grad, *_unused):
+    def _grad(self, ctx: Any, grad: Tensor,
+              *_unused: Any) -> Tuple[Tensor, None, None, None, None]:
         bits, seed = ctx.saved_tensors
         return self.backward_op(grad, bits, ctx.p, seed, ctx.offset), None, None, None, None
 
-    def apply(self, input, p, seed, offset, store_mask):
+    def apply(self, input: Tensor, p: float, seed: Tensor, offset: int,
+              store_mask: bool) -> Tensor:
         """``out`` of the forward, through the fast path or the operator."""
         if _eager(input):
-            return self.eager.apply(input, p, seed, offset, store_mask)
+            out: Tensor = self.eager.apply(input, p, seed, offset, store_mask)
+            return out
         return self.op(input, p, seed, offset, store_mask)[0]
 
 
@@ -446,17 +474,19 @@ class _EagerFunction(torch.autograd.Function):
     than the kernels' time).  Used only for plain tensors outside
     torch.compile, tracing and dispatch modes; everything else goes through
     the operators."""
-    variant = None
+    variant: ClassVar[_Variant] = None  # type: ignore[assignment]  # each subclass's
 
     @classmethod
-    def forward(cls, ctx, input, p, seed, offset, store_mask):
+    def forward(cls, ctx: Any, input: Tensor, p: float, seed: Tensor, offset: int,  # type: ignore[override]
+                store_mask: bool) -> Tensor:
         out, bits = cls.variant.forward_impl(input, p, seed, offset, store_mask)
         ctx.p, ctx.offset = p, offset
         ctx.save_for_backward(bits, seed)
         return out
 
     @classmethod
-    def backward(cls, ctx, grad):
+    def backward(cls, ctx: Any,  # type: ignore[override]
+                 grad: Tensor) -> Tuple[Tensor, None, None, None, None]:
         bits, seed = ctx.saved_tensors
         if torch.is_grad_enabled():      # create_graph=True: differentiable backward
             dx = cls.variant.backward_op(grad, bits, ctx.p, seed, ctx.offset)
@@ -465,7 +495,7 @@ class _EagerFunction(torch.autograd.Function):
         return dx, None, None, None, None
 
 
-def _eager(t):
+def _eager(t: Tensor) -> bool:
     """Whether ``t`` may take the fast path (a plain tensor, no compile,
     no torch-function or dispatch mode)."""
     if type(t) is not torch.Tensor or torch.compiler.is_compiling():
@@ -489,7 +519,7 @@ _DROPOUT = _Variant("dropout", _plain_forward, _plain_backward, _numel)
 _BATCHED_RANK = {"dropout1d": 3, "dropout3d": 5}
 
 
-def _noise_of(name, shape):
+def _noise_of(name: str, shape: Sequence[int]) -> Optional[Tuple[int, ...]]:
     """The noise shape of variant ``name`` for an input of ``shape`` (None:
     one flag per element), as cydrop's NumPy functions use it."""
     shape = tuple(shape)
@@ -500,15 +530,17 @@ def _noise_of(name, shape):
     return _functional._feature_noise((1,) + shape, True)[1:]
 
 
-def _family_variant(name, alpha):
-    def forward(x, p, seed, offset, out, want_bits):
+def _family_variant(name: str, alpha: bool) -> _Variant:
+    def forward(x: _Array, p: float, seed: int, offset: int, out: _Array,
+                want_bits: bool) -> Optional[_Bits]:
         noise = _noise_of(name, x.shape)
         fn = _functional.alpha_dropout if alpha else _functional.dropout
         res = fn(x, p, True, seed=seed, offset=offset, out=out, noise_shape=noise,
                  return_mask="bits" if want_bits else False)
         return res[1] if want_bits else None
 
-    def backward(g, p, bits, seed, offset, out):
+    def backward(g: _Array, p: float, bits: Optional[_Bits], seed: int, offset: int,
+                 out: _Array) -> None:
         noise = _noise_of(name, g.shape)
         fn = _functional.alpha_dropout_backward if alpha else _functional.dropout_backward
         if bits is None:
@@ -516,7 +548,7 @@ def _family_variant(name, alpha):
         else:
             fn(g, bits, p, noise_shape=noise, out=out)
 
-    def mask_elements(shape):
+    def mask_elements(shape: Tuple[int, ...]) -> int:
         noise = _noise_of(name, shape)
         return _numel(shape if noise is None else noise)
 
@@ -551,7 +583,7 @@ def _dropout_inplace_op(input: Tensor, p: float, seed: Tensor, offset: int) -> N
 
 
 @_dropout_inplace_op.register_fake
-def _dropout_inplace_fake(input, p, seed, offset):
+def _dropout_inplace_fake(input: Tensor, p: float, seed: Tensor, offset: int) -> None:
     _check_key(seed)
     return None
 
@@ -560,7 +592,7 @@ def _dropout_inplace_fake(input, p, seed, offset):
 # The functional and the module
 
 
-def _check_inplace_autograd(input):
+def _check_inplace_autograd(input: Tensor) -> None:
     """torch's errors for an in-place op on a leaf (or a view of one) that
     requires grad, raised before anything is drawn or written."""
     if torch.compiler.is_compiling():
@@ -574,7 +606,8 @@ def _check_inplace_autograd(input):
                            "an in-place operation.")
 
 
-def _fallback(input, p, training, inplace, generator):
+def _fallback(input: Tensor, p: float, training: bool, inplace: bool,
+              generator: Optional[torch.Generator]) -> Tensor:
     """torch's own dropout, for tensors the kernels do not read (the
     function torch had when this module was imported: a program that
     patches ``torch.nn.functional.dropout`` with cydrop's must not send the
@@ -585,8 +618,10 @@ def _fallback(input, p, training, inplace, generator):
     return input.mul_(noise) if inplace else input * noise
 
 
-def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=None,
-            offset=0, mask_storage="bits"):
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+            *, generator: Optional[torch.Generator] = None,
+            seed: Optional[SupportsIndex] = None, offset: SupportsIndex = 0,
+            mask_storage: TorchMaskStorage = "bits") -> Tensor:
     """``torch.nn.functional.dropout`` on cydrop's kernels.
 
     Parameters
@@ -640,36 +675,44 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, seed=
     return out
 
 
-def _torch_p(p, name="dropout"):
-    """``p`` as torch's functions take it: a real number (a NumPy scalar, a
-    bool, a 0-d tensor that needs no grad included), in [0, 1]; another
-    type is torch's TypeError, a value out of range (or NaN) its ValueError."""
+def _type_name(value: object) -> str:
+    """A type's name as torch's argument parser shows it: ``str``,
+    ``Tensor``, ``numpy.ndarray``, ``numpy.bool``."""
+    kind = type(value)
+    if kind.__module__ == "builtins" or isinstance(value, torch.Tensor):
+        return kind.__name__
+    return f"{kind.__module__.split('.')[0]}.{kind.__name__.rstrip('_')}"
+
+
+def _torch_p(p: Any, name: str = "dropout") -> float:
+    """``p`` as torch's functions take it: a float, int or bool, a NumPy
+    scalar of those kinds, or a 0-d real tensor that needs no grad, in
+    [0, 1]; another type is torch's TypeError (a 0-d ndarray, a Fraction, a
+    string), a value out of range (or NaN) its ValueError."""
     if type(p) is float:
         return _check_p(p)
     if isinstance(p, torch.Tensor):
         if p.dim() != 0 or p.requires_grad or p.is_complex():
             raise TypeError(f"{name}(): argument 'p' (position 2) must be float, not Tensor")
         p = p.item()
-    elif isinstance(p, (bool, np.bool_)):
-        p = float(p)
-    elif not isinstance(p, numbers.Real):
-        kind = type(p)
-        shown = (kind.__name__ if kind.__module__ == "builtins"
-                 else f"{kind.__module__.split('.')[0]}.{kind.__name__}")
-        raise TypeError(f"{name}(): argument 'p' (position 2) must be float, not {shown}")
+    elif not isinstance(p, (int, float, np.integer, np.floating, np.bool_)):
+        raise TypeError(f"{name}(): argument 'p' (position 2) must be float, not "
+                        f"{_type_name(p)}")
     return _check_p(float(p))
 
 
-def _torch_training(training, name="dropout"):
+def _torch_training(training: object, name: str = "dropout") -> bool:
     """``training`` as torch takes it: a Python bool, else its TypeError."""
     if training is True or training is False:
         return training
     raise TypeError(f"{name}(): argument 'train' (position 3) must be bool, not "
-                    f"{type(training).__name__}")
+                    f"{_type_name(training)}")
 
 
-def _check_call(input, p, generator, seed, offset, mask_storage, training=True,
-                name="dropout"):
+def _check_call(input: object, p: object, generator: Optional[torch.Generator],
+                seed: Optional[SupportsIndex], offset: Any, mask_storage: object,
+                training: object = True,
+                name: str = "dropout") -> Tuple[float, Optional[int], Any]:
     """The arguments every public function checks, before anything runs:
     ``(p, seed, offset)`` checked."""
     p = _torch_p(p, name)
@@ -688,8 +731,10 @@ def _check_call(input, p, generator, seed, offset, mask_storage, training=True,
     return p, seed, offset
 
 
-def _family_call(name, torch_fn, input, p, training, inplace, generator, seed, offset,
-                 mask_storage):
+def _family_call(name: str, torch_fn: Callable[..., Tensor], input: Tensor, p: float,
+                 training: bool, inplace: bool, generator: Optional[torch.Generator],
+                 seed: Optional[SupportsIndex], offset: SupportsIndex,
+                 mask_storage: TorchMaskStorage) -> Tensor:
     """A family member through its `_Variant`: the checks, fallback, seed
     draw and in-place rules of `dropout` (in place through ``copy_``: the
     family has no mutating operator)."""
@@ -724,9 +769,23 @@ def _family_call(name, torch_fn, input, p, training, inplace, generator, seed, o
     return out
 
 
-def _family_function(name, torch_fn, training_default):
-    def fn(input, p=0.5, training=training_default, inplace=False, *, generator=None,
-           seed=None, offset=0, mask_storage="bits"):
+class FamilyFunction(Protocol):
+    """The signature of `dropout1d`, `dropout2d`, `dropout3d`, `alpha_dropout`
+    and `feature_alpha_dropout` (`dropout`'s; ``training`` defaults to False for
+    the alpha ones, as in torch)."""
+
+    def __call__(self, input: Tensor, p: float = ..., training: bool = ...,
+                 inplace: bool = ..., *, generator: Optional[torch.Generator] = ...,
+                 seed: Optional[SupportsIndex] = ..., offset: SupportsIndex = ...,
+                 mask_storage: TorchMaskStorage = ...) -> Tensor: ...
+
+
+def _family_function(name: str, torch_fn: Callable[..., Tensor],
+                     training_default: bool) -> FamilyFunction:
+    def fn(input: Tensor, p: float = 0.5, training: bool = training_default, inplace: bool = False,
+           *, generator: Optional[torch.Generator] = None,
+           seed: Optional[SupportsIndex] = None, offset: SupportsIndex = 0,
+           mask_storage: TorchMaskStorage = "bits") -> Tensor:
         return _family_call(name, torch_fn, input, p, training, inplace, generator, seed,
                             offset, mask_storage)
     fn.__name__ = fn.__qualname__ = name
@@ -745,12 +804,20 @@ feature_alpha_dropout = _family_function("feature_alpha_dropout", _TF.feature_al
                                          False)
 
 
-class _CydropDropout:
+if TYPE_CHECKING:     # the torch class the mixin always comes with
+    _DropoutNd = torch.nn.modules.dropout._DropoutNd
+else:
+    _DropoutNd = object
+
+
+class _CydropDropout(_DropoutNd):
     """What cydrop's modules add to torch's: keyword-only ``mask_storage``
     and ``generator``, and a forward through cydrop's function."""
-    _function = None
+    _function: ClassVar[FamilyFunction] = None  # type: ignore[assignment]  # each subclass's
 
-    def __init__(self, p=0.5, inplace=False, *, mask_storage="bits", generator=None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *,
+                 mask_storage: TorchMaskStorage = "bits",
+                 generator: Optional[torch.Generator] = None) -> None:
         super().__init__(p, inplace)
         if mask_storage not in _MASK_STORAGES:
             raise ValueError(f"mask_storage must be one of {_MASK_STORAGES}, "
@@ -758,11 +825,11 @@ class _CydropDropout:
         self.mask_storage = mask_storage
         self.generator = generator
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return type(self)._function(input, self.p, self.training, self.inplace,
                                     generator=self.generator, mask_storage=self.mask_storage)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         text = super().extra_repr()
         if self.mask_storage != "bits":
             text += f", mask_storage={self.mask_storage!r}"
@@ -806,7 +873,9 @@ class Dropout(torch.nn.Dropout):
     ``torch.Generator`` to draw keys from instead of torch's default one).
     """
 
-    def __init__(self, p=0.5, inplace=False, *, mask_storage="bits", generator=None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *,
+                 mask_storage: TorchMaskStorage = "bits",
+                 generator: Optional[torch.Generator] = None) -> None:
         super().__init__(p, inplace)
         if mask_storage not in _MASK_STORAGES:
             raise ValueError(f"mask_storage must be one of {_MASK_STORAGES}, "
@@ -814,24 +883,27 @@ class Dropout(torch.nn.Dropout):
         self.mask_storage = mask_storage
         self.generator = generator
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return dropout(input, self.p, self.training, self.inplace, generator=self.generator,
                        mask_storage=self.mask_storage)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         text = super().extra_repr()
         if self.mask_storage != "bits":
             text += f", mask_storage={self.mask_storage!r}"
         return text
 
 
-_CONVERT = {torch.nn.Dropout: Dropout, torch.nn.Dropout1d: Dropout1d,
+_CONVERT: dict[type, Callable[..., torch.nn.Module]] = {torch.nn.Dropout: Dropout, torch.nn.Dropout1d: Dropout1d,
             torch.nn.Dropout2d: Dropout2d, torch.nn.Dropout3d: Dropout3d,
             torch.nn.AlphaDropout: AlphaDropout,
             torch.nn.FeatureAlphaDropout: FeatureAlphaDropout}
 
 
-def convert_dropout(module, *, mask_storage="bits"):
+_Module = TypeVar("_Module", bound=torch.nn.Module)
+
+
+def convert_dropout(module: _Module, *, mask_storage: TorchMaskStorage = "bits") -> _Module:
     """Replace every ``torch.nn.Dropout`` (and ``Dropout1d/2d/3d``,
     ``AlphaDropout``, ``FeatureAlphaDropout``: exactly those classes) in
     ``module`` by cydrop's counterpart with the same ``p``, ``inplace`` and
@@ -843,13 +915,13 @@ def convert_dropout(module, *, mask_storage="bits"):
     >>> type(cydrop.torch.convert_dropout(net)[1]).__module__
     'cydrop.torch'
     """
-    def swap(m):
+    def swap(m: Any) -> torch.nn.Module:
         new = _CONVERT[type(m)](m.p, m.inplace, mask_storage=mask_storage)
         new.train(m.training)
         return new
 
     if type(module) in _CONVERT:
-        return swap(module)
+        return cast(_Module, swap(module))
     for name, child in list(module.named_children()):
         if type(child) in _CONVERT:
             setattr(module, name, swap(child))

@@ -33,7 +33,8 @@ import os
 
 import numpy as np
 
-from cydrop.types cimport floating, DROPOUT_OK, DROPOUT_ERR_LENGTH, DROPOUT_ERR_P
+from cydrop.types cimport (floating, DROPOUT_OK, DROPOUT_ERR_LENGTH, DROPOUT_ERR_P,
+                           CYDROP_API_VERSION_MAJOR, CYDROP_API_VERSION_MINOR)
 from _types cimport (
     cydrop_fill_fn, cydrop_philox4x32, cydrop_impl_supported,
     cydrop_impl_fn, cydrop_best_impl, CYDROP_IMPL_SCALAR, CYDROP_IMPL_AVX2,
@@ -79,6 +80,9 @@ cdef bint _team_started = False
 # From this many bytes of float32 result (out of place) the fused forward
 # writes it with non-temporal stores (SIMD paths; see _execute).
 cdef Py_ssize_t _stream_min_bytes = 1 << 24
+
+# the version of the Cython API (cydrop/kernels.pxd) this module was built with
+CYTHON_API_VERSION = (CYDROP_API_VERSION_MAJOR, CYDROP_API_VERSION_MINOR)
 
 IMPLS = {"scalar": CYDROP_IMPL_SCALAR, "avx2": CYDROP_IMPL_AVX2, "avx512": CYDROP_IMPL_AVX512}
 cdef int _impl = cydrop_best_impl()
@@ -1207,7 +1211,7 @@ cdef inline int _effective_threads() noexcept nogil:
     (threadpoolctl), at most ``_max_threads``; 1 in a forked child of a
     process whose OpenMP team had started."""
     cdef int omp, n
-    if _fork_serial:
+    if _fork_serial or not CYDROP_HAVE_OPENMP:
         return 1
     omp = omp_get_max_threads()
     n = omp
@@ -1234,6 +1238,12 @@ def set_num_threads(int n):
     _requested_threads = n
 
 
+def reset_num_threads():
+    """Forget `set_num_threads`' value: OpenMP's limit again (for tests)."""
+    global _requested_threads
+    _requested_threads = 0
+
+
 def requested_threads():
     """What `set_num_threads` asked for (0: never called)."""
     return _requested_threads
@@ -1252,12 +1262,17 @@ def thread_cap():
     return _max_threads
 
 
-def _after_fork_child():
+def _after_fork_child(bint other_team=False):
     """In a child just forked (``os.register_at_fork``): serial from now on
-    if the parent's OpenMP team had started.  Returns whether it had."""
-    global _fork_serial
-    if _team_started:
+    if the parent's OpenMP team may have started -- cydrop's own
+    (`_team_started`), or another library's on the same runtime
+    (``other_team``, the caller's judgement).  Returns whether it is."""
+    global _fork_serial, _team_started
+    if not CYDROP_HAVE_OPENMP:
+        return False             # serial kernels: nothing to guard
+    if _team_started or other_team:
         _fork_serial = True
+        _team_started = True     # and so are this child's own children
     return bool(_fork_serial)
 
 

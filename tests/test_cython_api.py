@@ -29,9 +29,18 @@ from cydrop.kernels cimport (
     forward, forward_mask, forward_bits,
     backward_mask, backward_bits, backward_stream,
     fill_words, keep_threshold, keep_scale,
+    CYDROP_API_VERSION_MAJOR, CYDROP_API_VERSION_MINOR, CYDROP_API_VERSION,
 )
 
+cdef extern from *:
+    """
+    #if CYDROP_API_VERSION_MAJOR != 1 || CYDROP_API_VERSION != 0x0100 + CYDROP_API_VERSION_MINOR
+    #error "built for cydrop's Cython API 1.x"
+    #endif
+    """
+
 OK, ERR_LENGTH, ERR_P = DROPOUT_OK, DROPOUT_ERR_LENGTH, DROPOUT_ERR_P
+API_VERSION = (CYDROP_API_VERSION_MAJOR, CYDROP_API_VERSION_MINOR)
 
 
 def call_apply_mask(const floating[::1] x, const uint8_t[::1] m, double scale,
@@ -167,6 +176,13 @@ def user(tmp_path_factory):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def test_api_version_compiled_in_matches_the_installed_build(user):
+    # the macros reached the downstream C compiler (the #if above) and
+    # agree with what the running cydrop was built with
+    from cydrop import _kernels
+    assert user.API_VERSION == _kernels.CYTHON_API_VERSION == (1, 0)
 
 
 def test_get_include_finds_the_pxd_files():

@@ -26,6 +26,8 @@ HAVE_FORK = hasattr(os, "fork")
 needs_fork = pytest.mark.skipif(not HAVE_FORK, reason="no os.fork on this platform")
 needs_openmp = pytest.mark.skipif(not _kernels.HAVE_OPENMP, reason="built without OpenMP")
 TIMEOUT = 180
+needs_torch = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("torch") is None, reason="torch not installed")
 
 
 def run_script(tmp_path, code, timeout=TIMEOUT, env=None):
@@ -177,6 +179,7 @@ def test_os_fork_after_parallel_call_finishes_and_warns_on_threads(tmp_path):
 
 
 @needs_fork
+@needs_openmp
 def test_fork_before_any_parallel_call_keeps_threads(tmp_path):
     # the parent never started its OpenMP team: the child may start its own
     lines = run_script(tmp_path, """
@@ -194,11 +197,65 @@ def test_fork_before_any_parallel_call_keeps_threads(tmp_path):
     assert _parse(lines, "status") == [["0"]]
 
 
+@needs_torch
+@needs_fork
+@needs_openmp
+def test_fork_after_torch_started_its_openmp_threads(tmp_path):
+    # torch's libgomp can be the very runtime cydrop calls (a source build
+    # links the system libgomp.so.1, and torch loaded a library of that
+    # name first): torch's threads alone make a forked child's OpenMP hang
+    lines = run_script(tmp_path, """
+        import os
+        import numpy as np, torch, cydrop
+        from cydrop import _kernels
+        torch.set_num_threads(2)
+        a = torch.randn(1024, 1024)
+        for _ in range(5):
+            (a @ a).relu_().sum()                      # torch's parallel kernels
+        cydrop.dropout(np.ones(64, np.float32), 0.5)   # cydrop: serial, no team
+        pid = os.fork()
+        if pid == 0:
+            y = cydrop.dropout(np.ones(1 << 20, np.float32), 0.5, seed=1)
+            os._exit(0 if _kernels.fork_serial() and cydrop.get_num_threads() == 1 else 3)
+        print("status", os.waitpid(pid, 0)[1])
+    """)
+    assert _parse(lines, "status") == [["0"]]
+
+
+@needs_fork
+def test_threads_forking_at_once_give_children_distinct_keys(tmp_path):
+    lines = run_script(tmp_path, """
+        import os, threading
+        import cydrop
+        r, w = os.pipe()
+        def forks():
+            for _ in range(25):
+                pid = os.fork()
+                if pid == 0:
+                    os.write(w, f"{cydrop.initial_seed()}\\n".encode())
+                    os._exit(0)
+                os.waitpid(pid, 0)
+        threads = [threading.Thread(target=forks) for _ in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        os.close(w)
+        data = b""
+        while chunk := os.read(r, 65536):
+            data += chunk
+        keys = data.decode().split()
+        print("keys", len(keys), len(set(keys)), cydrop.initial_seed() in keys)
+    """)
+    assert _parse(lines, "keys") == [["100", "100", "False"]]
+
+
 MODULE_FORK_SCRIPT = """
 import os, hashlib
 import numpy as np, cydrop
 os_keyed = cydrop.Dropout(0.5)
 seeded = cydrop.Dropout(0.5, rng=7)
+(spawned,) = os_keyed.spawn(1)          # from an OS key: re-keyed too
+restored = cydrop.Dropout(0.5)
+restored.set_state((9, 0))              # a key the user chose: kept
 x = np.ones(4096)
 def digest(layer):
     layer(x)
@@ -208,14 +265,15 @@ pids = []
 for k in range(2):
     pid = os.fork()
     if pid == 0:
-        os.write(w, f"child {digest(os_keyed)} {digest(seeded)}\\n".encode())
+        os.write(w, f"child {digest(os_keyed)} {digest(seeded)} {digest(spawned)} "
+                    f"{digest(restored)}\\n".encode())
         os._exit(0)
     pids.append(pid)
 for pid in pids:
     os.waitpid(pid, 0)
 os.close(w)
 print(os.read(r, 1000).decode().strip())
-print("parent", digest(os_keyed), digest(seeded))
+print("parent", digest(os_keyed), digest(seeded), digest(spawned), digest(restored))
 """
 
 
@@ -229,6 +287,8 @@ def test_forked_child_rekeys_os_keyed_layers_only(tmp_path):
     assert len({c[0] for c in children} | {parent[0]}) == 3
     # rng=7: the layer's stream is data, copied as pickle would copy it
     assert {c[1] for c in children} == {parent[1]}
+    assert len({c[2] for c in children} | {parent[2]}) == 3    # spawned from an OS key
+    assert {c[3] for c in children} == {parent[3]}             # set_state's key kept
 
 
 # ---------------------------------------------------------------------------
@@ -239,10 +299,7 @@ def test_forked_child_rekeys_os_keyed_layers_only(tmp_path):
 def restore_threads():
     before = _kernels.requested_threads()
     yield
-    if before:
-        _kernels.set_num_threads(before)
-    else:
-        cydrop.set_num_threads(cydrop.get_num_threads())
+    _kernels.set_num_threads(before) if before else _kernels.reset_num_threads()
 
 
 @pytest.mark.parametrize("bad", [2.5, 2.0, "2", None, True, np.bool_(True)])
@@ -278,7 +335,8 @@ def test_huge_thread_count_runs_in_a_child(tmp_path):
         y = cydrop.dropout(x, 0.5, seed=1)
         print("ok", cydrop.get_num_threads(), bool(np.array_equal(y, cydrop.dropout(x, 0.5, seed=1))))
     """, env={"OMP_NUM_THREADS": "100000"})
-    assert _parse(lines, "ok") == [[str(4 * _kernels.usable_cpus()), "True"]]
+    cap = 4 * _kernels.usable_cpus() if _kernels.HAVE_OPENMP else 1
+    assert _parse(lines, "ok") == [[str(cap), "True"]]
 
 
 @needs_openmp
@@ -392,6 +450,16 @@ def test_spawn_gives_independent_reproducible_streams():
         layer.spawn(-1)
     with pytest.raises(TypeError):
         layer.spawn(1.5)
+
+
+def test_shallow_copy_has_its_own_stream():
+    a = cydrop.Dropout(0.5, rng=3)
+    a(np.ones(8))
+    b = copy.copy(a)
+    assert b.get_state() == a.get_state()
+    b.set_state((7, 0))
+    assert a.get_state() == (3, 8)
+    np.testing.assert_array_equal(copy.copy(a)(np.ones(8)), a(np.ones(8)))
 
 
 def test_stream_object_pickles_and_takes_atomically():
@@ -556,11 +624,9 @@ def test_training_must_be_a_bool(training):
 # cydrop.torch in the field
 
 
-torch_only = pytest.mark.skipif(
-    __import__("importlib").util.find_spec("torch") is None, reason="torch not installed")
 
 
-@torch_only
+@needs_torch
 def test_torch_result_cache_survives_cyclic_garbage(tmp_path):
     # the issue's reproduction: a result freed by a collection that starts
     # while the cache's lock is held (its finalizer used to wait on it forever)
@@ -579,7 +645,7 @@ def test_torch_result_cache_survives_cyclic_garbage(tmp_path):
     assert _parse(lines, "ok") == [["True"]]
 
 
-@torch_only
+@needs_torch
 def test_torch_result_cache_finalizer_on_another_thread_does_not_wait():
     import cydrop.torch as ct
     cache = ct._ResultCache(64 << 20)
@@ -597,7 +663,7 @@ def test_torch_result_cache_finalizer_on_another_thread_does_not_wait():
     assert cache.held() == 0 and again.nbytes == 1 << 20
 
 
-@torch_only
+@needs_torch
 @needs_fork
 def test_torch_fork_with_cache_lock_held_by_another_thread(tmp_path):
     lines = run_script(tmp_path, """
@@ -621,7 +687,7 @@ def test_torch_fork_with_cache_lock_held_by_another_thread(tmp_path):
     assert _parse(lines, "status") == [["0"]]
 
 
-@torch_only
+@needs_torch
 def test_torch_fallback_survives_a_global_patch():
     import torch
     import cydrop.torch as ct
@@ -638,7 +704,7 @@ def test_torch_fallback_survives_a_global_patch():
         torch.nn.functional.dropout = saved
 
 
-@torch_only
+@needs_torch
 @pytest.mark.parametrize("p", ["tensor", "tensor-int", "float32", "float64", "int64", "bool"])
 def test_torch_p_as_torch_accepts_it(p):
     import torch
@@ -656,7 +722,7 @@ def test_torch_p_as_torch_accepts_it(p):
     assert model(x).shape == x.shape
 
 
-@torch_only
+@needs_torch
 @pytest.mark.parametrize("bad,exc,text", [
     ("ndarray", TypeError, "must be float, not numpy.ndarray"),
     ("str", TypeError, "must be float, not str"),
@@ -677,7 +743,7 @@ def test_torch_p_rejected_says_why(bad, exc, text):
         ct.dropout1d(torch.ones(2, 4), value)
 
 
-@torch_only
+@needs_torch
 @pytest.mark.parametrize("training", ["no", 1, None, np.bool_(True)])
 def test_torch_training_must_be_a_bool(training):
     import torch
@@ -687,7 +753,7 @@ def test_torch_training_must_be_a_bool(training):
             fn(torch.ones(2, 2, 2), 0.5, training)
 
 
-@torch_only
+@needs_torch
 def test_torch_modules_pickle_and_deepcopy():
     import torch
     import cydrop.torch as ct
@@ -702,7 +768,7 @@ def test_torch_modules_pickle_and_deepcopy():
     torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.2)).load_state_dict(state)
 
 
-@torch_only
+@needs_torch
 @needs_fork
 def test_torch_dataloader_workers_over_a_cydrop_model(tmp_path):
     # DataLoader's default start method on Linux is fork; the parent has run
