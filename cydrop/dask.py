@@ -20,22 +20,29 @@ one run: one kernel call.  When the runs are short and many, the block draws
 the words of the span that covers them (when that span is at most a few
 times the block) and picks its elements from it.
 """
+# mypy: disable-error-code="no-untyped-call, no-any-return"
+# (most of dask.array -- map_blocks, from_delayed, concatenate, normalize_chunks,
+# Array.astype -- is not annotated, so calls to it and their Any results are
+# allowed here; everything in this module is annotated)
 from __future__ import annotations
 
 import itertools
 import math
+from typing import Any, Literal, Optional, Sequence, SupportsIndex, SupportsInt, overload
 
 import numpy as np
+import numpy.typing as npt
 
 try:
     import dask.array as da
-    from dask import delayed
+    from dask.delayed import delayed
 except ImportError as e:   # the extra is missing
     raise ImportError('cydrop.dask needs Dask: pip install "cydrop[dask]"') from e
 
 from . import _kernels
 from ._checks import (_FLOATS, _U64, _check_float_array, _check_p, _check_return_mask,
                       _check_shape, _check_training, _check_u64, pack, packed_size)
+from ._typing import BoolArray, FloatArray, ReturnMask, ShapeLike, Training
 
 __all__ = ["dropout", "dropout_backward", "keep_mask"]
 
@@ -49,7 +56,7 @@ _SPAN_FACTOR = 4
 # Argument checks (graph-construction time, the in-memory API's messages)
 
 
-def _check_dask_float(x, name):
+def _check_dask_float(x: object, name: str) -> da.Array:
     """``x`` as a float16/32/64 dask array in native byte order; any other
     dtype raises the in-memory API's TypeError (the same message)."""
     if not isinstance(x, da.Array):
@@ -67,7 +74,7 @@ def _check_dask_float(x, name):
     return x.astype(native)
 
 
-def _check_known_chunks(x, name, function):
+def _check_known_chunks(x: da.Array, name: str, function: str) -> None:
     """Refuse ``x`` at once when some of its chunk sizes are unknown (NaN):
     a block's words are drawn at its elements' global positions, which the
     sizes of the blocks before it give (at compute time the NaN sizes would
@@ -89,7 +96,11 @@ def _check_known_chunks(x, name, function):
 # Block geometry: where a block's elements lie in the global C order
 
 
-def _runs(gshape, loc):
+# a block's place in the array: (start, stop) per axis
+_Location = Sequence[tuple[int, int]]
+
+
+def _runs(gshape: Sequence[int], loc: _Location) -> tuple[npt.NDArray[np.int64], int]:
     """``(starts, length)``: the block at ``loc`` (a list of ``(start, stop)``
     per axis) of an array of ``gshape`` is ``len(starts)`` runs of ``length``
     elements, contiguous in the global C order, in the block's own C order."""
@@ -118,11 +129,13 @@ def _runs(gshape, loc):
     return starts.ravel(), length
 
 
-def _position(offset, start):
+def _position(offset: int, start: SupportsInt) -> int:
     return (offset + int(start)) % _U64
 
 
-def _short_run_mask(starts, length, gshape, bshape, seed, offset, thr):
+def _short_run_mask(starts: npt.NDArray[np.int64], length: int, gshape: Sequence[int],
+                    bshape: tuple[int, ...], seed: int, offset: int,
+                    thr: int) -> Optional[BoolArray]:
     """The block's keep flags drawn as the one span of the stream that covers
     them, seen through a strided view (the block is a box of the global
     array); None when that span would be too long."""
@@ -138,7 +151,8 @@ def _short_run_mask(starts, length, gshape, bshape, seed, offset, thr):
                                            writeable=False)
 
 
-def _layout(gshape, loc, bshape, seed, offset, thr):
+def _layout(gshape: Sequence[int], loc: _Location, bshape: tuple[int, ...], seed: int,
+            offset: int, thr: int) -> tuple[Any, ...]:
     """How one (non-empty) block gets its keep flags, decided once for both
     the forward and the mask-only path:
 
@@ -155,7 +169,8 @@ def _layout(gshape, loc, bshape, seed, offset, thr):
     return ("runs", starts, length)
 
 
-def _block_mask(gshape, loc, seed, offset, thr):
+def _block_mask(gshape: Sequence[int], loc: _Location, seed: int, offset: int,
+                thr: int) -> BoolArray:
     """The keep flags of one block (bool, C-contiguous)."""
     bshape = tuple(b - a for a, b in loc)
     m = np.empty(bshape, bool)
@@ -179,13 +194,14 @@ def _block_mask(gshape, loc, seed, offset, thr):
 # Block functions (run in the workers: only numpy and cydrop's kernels)
 
 
-def _fused_block(x, block_info=None, *, seed, offset, thr, scale, with_mask=False):
+def _fused_block(x: FloatArray, block_info: Any = None, *, seed: int, offset: int, thr: int,
+                 scale: float, with_mask: bool = False) -> Any:
     """Forward (and regenerating backward) of one block, drawing as it
     scales; with ``with_mask`` the pair ``(out, keep flags)`` from the same
     pass."""
     info = block_info[None]
     out = np.empty(x.shape, x.dtype)
-    m = np.empty(x.shape, bool) if with_mask else None
+    m: Any = np.empty(x.shape, bool) if with_mask else None
     if out.size == 0:
         return (out, m) if with_mask else out
     how = _layout(info["shape"], info["array-location"], x.shape, seed, offset, thr)
@@ -208,20 +224,20 @@ def _fused_block(x, block_info=None, *, seed, offset, thr, scale, with_mask=Fals
     return (out, m) if with_mask else out
 
 
-def _first(pair):
+def _first(pair: tuple[Any, Any]) -> Any:
     return pair[0]
 
 
-def _second(pair):
+def _second(pair: tuple[Any, Any]) -> Any:
     return pair[1]
 
 
-def _mask_block(block_info=None, *, seed, offset, thr):
+def _mask_block(block_info: Any = None, *, seed: int, offset: int, thr: int) -> BoolArray:
     info = block_info[None]
     return _block_mask(info["shape"], info["array-location"], seed, offset, thr)
 
 
-def _const_mask_block(block_info=None, *, keep):
+def _const_mask_block(block_info: Any = None, *, keep: bool) -> BoolArray:
     return np.full(block_info[None]["chunk-shape"], keep)
 
 
@@ -229,7 +245,8 @@ def _const_mask_block(block_info=None, *, keep):
 # Lazy arrays
 
 
-def _bool_mask(chunks, seed, offset, p):
+def _bool_mask(chunks: tuple[tuple[int, ...], ...], seed: int, offset: int,
+               p: float) -> da.Array:
     """A lazy bool keep-mask with ``chunks``, each block drawn from its
     global positions."""
     meta = np.empty((0,) * len(chunks), bool)
@@ -240,7 +257,7 @@ def _bool_mask(chunks, seed, offset, p):
                          offset=offset, thr=_kernels.threshold(p), token="cydrop-mask")
 
 
-def _packed(mask):
+def _packed(mask: da.Array) -> da.Array:
     """One packed block per chunk of ``mask``, in the C order of the block
     grid, concatenated along one axis."""
     blocks = mask.to_delayed(optimize_graph=False).ravel()
@@ -253,16 +270,29 @@ def _packed(mask):
     return da.concatenate(parts)
 
 
-def _block_shapes(chunks):
+def _block_shapes(chunks: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]:
     """The shapes of the blocks of ``chunks``, in the C order of the grid."""
     return list(itertools.product(*chunks))
 
 
-def _as_kind(mask, kind):
+def _as_kind(mask: da.Array, kind: Optional[str]) -> da.Array:
     return _packed(mask) if kind == "bits" else mask
 
 
-def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
+@overload
+def dropout(x: da.Array, p: float = ..., *, seed: SupportsIndex, offset: SupportsIndex = ...,
+            training: Training = ..., return_mask: Literal[False] = ...) -> da.Array: ...
+@overload
+def dropout(x: da.Array, p: float = ..., *, seed: SupportsIndex, offset: SupportsIndex = ...,
+            training: Training = ...,
+            return_mask: Literal[True, "bool", "bits"]) -> tuple[da.Array, da.Array]: ...
+@overload
+def dropout(x: da.Array, p: float = ..., *, seed: SupportsIndex, offset: SupportsIndex = ...,
+            training: Training = ...,
+            return_mask: ReturnMask) -> da.Array | tuple[da.Array, da.Array]: ...
+def dropout(x: da.Array, p: float = 0.5, *, seed: SupportsIndex, offset: SupportsIndex = 0,
+            training: Training = True,
+            return_mask: ReturnMask = False) -> da.Array | tuple[da.Array, da.Array]:
     """Dropout of a Dask array, lazily: bit for bit ``cydrop.dropout(x, p,
     seed=seed, offset=offset)`` on the computed array, on any chunking.
 
@@ -344,7 +374,7 @@ def dropout(x, p=0.5, *, seed, offset=0, training=True, return_mask=False):
     return _fused(x, seed, offset, p, "cydrop-dropout")
 
 
-def _fused(x, seed, offset, p, label):
+def _fused(x: da.Array, seed: int, offset: int, p: float, label: str) -> da.Array:
     thr = _kernels.threshold(p)
     scale = 1.0 / (1.0 - p)
     return da.map_blocks(_fused_block, x, dtype=x.dtype, meta=x._meta, seed=seed,
@@ -352,7 +382,8 @@ def _fused(x, seed, offset, p, label):
                          token=label)
 
 
-def dropout_backward(grad, p=0.5, *, seed, offset=0):
+def dropout_backward(grad: da.Array, p: float = 0.5, *, seed: SupportsIndex,
+                     offset: SupportsIndex = 0) -> da.Array:
     """Gradient of `dropout` on a Dask array, with each block's mask
     regenerated from ``(seed, offset)`` where the block is computed (no mask
     stored or shipped): bit for bit ``cydrop.dropout_backward(grad, p=p,
@@ -383,7 +414,8 @@ def dropout_backward(grad, p=0.5, *, seed, offset=0):
     return _fused(grad, seed, offset, p, "cydrop-dropout-backward")
 
 
-def keep_mask(shape, p, seed, offset=0, *, chunks="auto", packed=False):
+def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsIndex = 0, *,
+              chunks: Any = "auto", packed: bool = False) -> da.Array:
     """The keep-mask `dropout` draws for an array of ``shape``, as a lazy
     bool dask array with ``chunks`` (any form ``dask.array`` accepts), bit
     for bit ``cydrop.keep_mask(shape, p, seed, offset)``.  With

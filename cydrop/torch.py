@@ -462,9 +462,12 @@ class _Variant:
               store_mask: bool) -> Tensor:
         """``out`` of the forward, through the fast path or the operator."""
         if _eager(input):
-            out: Tensor = self.eager.apply(input, p, seed, offset, store_mask)
+            # (torch.autograd.Function.apply is not annotated)
+            out: Tensor = self.eager.apply(input, p, seed, offset,  # type: ignore[no-untyped-call]
+                                           store_mask)
             return out
-        return self.op(input, p, seed, offset, store_mask)[0]
+        out = self.op(input, p, seed, offset, store_mask)[0]
+        return out
 
 
 class _EagerFunction(torch.autograd.Function):
@@ -477,7 +480,7 @@ class _EagerFunction(torch.autograd.Function):
     variant: ClassVar[_Variant] = None  # type: ignore[assignment]  # each subclass's
 
     @classmethod
-    def forward(cls, ctx: Any, input: Tensor, p: float, seed: Tensor, offset: int,  # type: ignore[override]
+    def forward(cls, ctx: Any, input: Tensor, p: float, seed: Tensor, offset: int,
                 store_mask: bool) -> Tensor:
         out, bits = cls.variant.forward_impl(input, p, seed, offset, store_mask)
         ctx.p, ctx.offset = p, offset
@@ -485,8 +488,7 @@ class _EagerFunction(torch.autograd.Function):
         return out
 
     @classmethod
-    def backward(cls, ctx: Any,  # type: ignore[override]
-                 grad: Tensor) -> Tuple[Tensor, None, None, None, None]:
+    def backward(cls, ctx: Any, grad: Tensor) -> Tuple[Tensor, None, None, None, None]:
         bits, seed = ctx.saved_tensors
         if torch.is_grad_enabled():      # create_graph=True: differentiable backward
             dx = cls.variant.backward_op(grad, bits, ctx.p, seed, ctx.offset)
@@ -527,7 +529,8 @@ def _noise_of(name: str, shape: Sequence[int]) -> Optional[Tuple[int, ...]]:
         return None
     if name in ("dropout2d", "feature_alpha_dropout") or len(shape) == _BATCHED_RANK[name]:
         return _functional._feature_noise(shape, True)
-    return _functional._feature_noise((1,) + shape, True)[1:]
+    # (not None: with True, _feature_noise raises for fewer than 2 axes)
+    return _functional._feature_noise((1,) + shape, True)[1:]  # type: ignore[index]
 
 
 def _family_variant(name: str, alpha: bool) -> _Variant:
@@ -712,7 +715,7 @@ def _torch_training(training: object, name: str = "dropout") -> bool:
 def _check_call(input: object, p: object, generator: Optional[torch.Generator],
                 seed: Optional[SupportsIndex], offset: Any, mask_storage: object,
                 training: object = True,
-                name: str = "dropout") -> Tuple[float, Optional[int], Any]:
+                name: str = "dropout") -> Tuple[float, Optional[int], int]:
     """The arguments every public function checks, before anything runs:
     ``(p, seed, offset)`` checked."""
     p = _torch_p(p, name)
@@ -769,7 +772,7 @@ def _family_call(name: str, torch_fn: Callable[..., Tensor], input: Tensor, p: f
     return out
 
 
-class FamilyFunction(Protocol):
+class _FamilyFunction(Protocol):
     """The signature of `dropout1d`, `dropout2d`, `dropout3d`, `alpha_dropout`
     and `feature_alpha_dropout` (`dropout`'s; ``training`` defaults to False for
     the alpha ones, as in torch)."""
@@ -781,7 +784,7 @@ class FamilyFunction(Protocol):
 
 
 def _family_function(name: str, torch_fn: Callable[..., Tensor],
-                     training_default: bool) -> FamilyFunction:
+                     training_default: bool) -> _FamilyFunction:
     def fn(input: Tensor, p: float = 0.5, training: bool = training_default, inplace: bool = False,
            *, generator: Optional[torch.Generator] = None,
            seed: Optional[SupportsIndex] = None, offset: SupportsIndex = 0,
@@ -813,7 +816,7 @@ else:
 class _CydropDropout(_DropoutNd):
     """What cydrop's modules add to torch's: keyword-only ``mask_storage``
     and ``generator``, and a forward through cydrop's function."""
-    _function: ClassVar[FamilyFunction] = None  # type: ignore[assignment]  # each subclass's
+    _function: ClassVar[_FamilyFunction] = None  # type: ignore[assignment]  # each subclass's
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *,
                  mask_storage: TorchMaskStorage = "bits",
@@ -894,7 +897,8 @@ class Dropout(torch.nn.Dropout):
         return text
 
 
-_CONVERT: dict[type, Callable[..., torch.nn.Module]] = {torch.nn.Dropout: Dropout, torch.nn.Dropout1d: Dropout1d,
+_CONVERT: dict[type, Callable[..., torch.nn.Module]] = {
+            torch.nn.Dropout: Dropout, torch.nn.Dropout1d: Dropout1d,
             torch.nn.Dropout2d: Dropout2d, torch.nn.Dropout3d: Dropout3d,
             torch.nn.AlphaDropout: AlphaDropout,
             torch.nn.FeatureAlphaDropout: FeatureAlphaDropout}
