@@ -5,6 +5,7 @@ order.  Each library's thread setting must work and cydrop's results stay
 bit-identical.  Each order runs in a child process (a broken runtime can
 hang or abort)."""
 import importlib.util
+import os
 import subprocess
 import sys
 import textwrap
@@ -71,7 +72,11 @@ for p in paths:
 def test_both_runtimes_work_in_either_order(tmp_path, first):
     script = tmp_path / "runtimes.py"
     script.write_text(textwrap.dedent(SCRIPT))
-    proc = subprocess.run([sys.executable, str(script), first], cwd=tmp_path,
+    # the libraries' own defaults (the cores): dask.distributed, imported by
+    # other tests, sets OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, ... in this
+    # process's environment (and torch sets OpenMP's limit from them)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, str(script), first], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     lines = proc.stdout.splitlines()
