@@ -12,7 +12,8 @@ import math
 import operator
 import warnings
 
-from typing import Any, Iterable, Literal, Sequence, SupportsIndex, SupportsInt, cast, overload
+from typing import (Any, Iterable, Literal, Protocol, Sequence, SupportsIndex, SupportsInt, cast,
+                    overload)
 
 import numpy as np
 import numpy.typing as npt
@@ -625,100 +626,58 @@ _CHANNEL_DOC = """Channel-wise dropout, as ``torch.nn.functional.{name}``: each
     """
 
 
-@overload
-def dropout1d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: Literal[False] = ..., scaling: Scaling = ...) -> FloatArray: ...
-@overload
-def dropout1d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: Literal[True, "bool"], scaling: Scaling = ...
-              ) -> tuple[FloatArray, BoolArray]: ...
-@overload
-def dropout1d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: Literal["bits"], scaling: Scaling = ...
-              ) -> tuple[FloatArray, BitsArray]: ...
-@overload
-def dropout1d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: ReturnMask, scaling: Scaling = ...
-              ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
-def dropout1d(x: npt.ArrayLike, p: float = 0.5, training: Training = True,
-              inplace: bool = False, *, mask: npt.ArrayLike | None = None,
-              seed: SupportsIndex | None = None, offset: SupportsIndex = 0, rng: RNGLike = None,
-              out: FloatArray | None = None, return_mask: ReturnMask = False,
-              scaling: Scaling = "inverted") -> FloatArray | tuple[FloatArray, MaskArray]:
-    return _channelwise("dropout1d", x, p, training, inplace, mask, seed, offset, rng, out,
-                        return_mask, _check_scaling(scaling))
+class _ChannelFunction(Protocol):
+    """The signature of `dropout1d`, `dropout2d` and `dropout3d` (one set
+    of overloads for the three)."""
+    __name__: str
+    __qualname__: str
+
+    @overload
+    def __call__(self, x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                 inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                 seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                 rng: RNGLike = ..., out: FloatArray | None = ...,
+                 return_mask: Literal[False] = ..., scaling: Scaling = ...) -> FloatArray: ...
+    @overload
+    def __call__(self, x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                 inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                 seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                 rng: RNGLike = ..., out: FloatArray | None = ...,
+                 return_mask: Literal[True, "bool"], scaling: Scaling = ...
+                 ) -> tuple[FloatArray, BoolArray]: ...
+    @overload
+    def __call__(self, x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                 inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                 seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                 rng: RNGLike = ..., out: FloatArray | None = ...,
+                 return_mask: Literal["bits"], scaling: Scaling = ...
+                 ) -> tuple[FloatArray, BitsArray]: ...
+    @overload
+    def __call__(self, x: npt.ArrayLike, p: float = ..., training: Training = ...,
+                 inplace: bool = ..., *, mask: npt.ArrayLike | None = ...,
+                 seed: SupportsIndex | None = ..., offset: SupportsIndex = ...,
+                 rng: RNGLike = ..., out: FloatArray | None = ...,
+                 return_mask: ReturnMask, scaling: Scaling = ...
+                 ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
 
 
-@overload
-def dropout2d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: Literal[False] = ..., scaling: Scaling = ...) -> FloatArray: ...
-@overload
-def dropout2d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: Literal[True, "bool"], scaling: Scaling = ...
-              ) -> tuple[FloatArray, BoolArray]: ...
-@overload
-def dropout2d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: Literal["bits"], scaling: Scaling = ...
-              ) -> tuple[FloatArray, BitsArray]: ...
-@overload
-def dropout2d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: ReturnMask, scaling: Scaling = ...
-              ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
-def dropout2d(x: npt.ArrayLike, p: float = 0.5, training: Training = True,
-              inplace: bool = False, *, mask: npt.ArrayLike | None = None,
-              seed: SupportsIndex | None = None, offset: SupportsIndex = 0, rng: RNGLike = None,
-              out: FloatArray | None = None, return_mask: ReturnMask = False,
-              scaling: Scaling = "inverted") -> FloatArray | tuple[FloatArray, MaskArray]:
-    return _channelwise("dropout2d", x, p, training, inplace, mask, seed, offset, rng, out,
-                        return_mask, _check_scaling(scaling))
+def _channel_function(name: str) -> _ChannelFunction:
+    """torch's ``name`` (dropout1d/2d/3d) as a public function of this
+    module (pickled by reference, as any other)."""
+    def fn(x: npt.ArrayLike, p: float = 0.5, training: Training = True,
+           inplace: bool = False, *, mask: npt.ArrayLike | None = None,
+           seed: SupportsIndex | None = None, offset: SupportsIndex = 0, rng: RNGLike = None,
+           out: FloatArray | None = None, return_mask: ReturnMask = False,
+           scaling: Scaling = "inverted") -> FloatArray | tuple[FloatArray, MaskArray]:
+        return _channelwise(name, x, p, training, inplace, mask, seed, offset, rng, out,
+                            return_mask, _check_scaling(scaling))
+    fn.__name__ = fn.__qualname__ = name
+    return cast(_ChannelFunction, fn)
 
 
-@overload
-def dropout3d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: Literal[False] = ..., scaling: Scaling = ...) -> FloatArray: ...
-@overload
-def dropout3d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: Literal[True, "bool"], scaling: Scaling = ...
-              ) -> tuple[FloatArray, BoolArray]: ...
-@overload
-def dropout3d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: Literal["bits"], scaling: Scaling = ...
-              ) -> tuple[FloatArray, BitsArray]: ...
-@overload
-def dropout3d(x: npt.ArrayLike, p: float = ..., training: Training = ..., inplace: bool = ...,
-              *, mask: npt.ArrayLike | None = ..., seed: SupportsIndex | None = ...,
-              offset: SupportsIndex = ..., rng: RNGLike = ..., out: FloatArray | None = ...,
-              return_mask: ReturnMask, scaling: Scaling = ...
-              ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
-def dropout3d(x: npt.ArrayLike, p: float = 0.5, training: Training = True,
-              inplace: bool = False, *, mask: npt.ArrayLike | None = None,
-              seed: SupportsIndex | None = None, offset: SupportsIndex = 0, rng: RNGLike = None,
-              out: FloatArray | None = None, return_mask: ReturnMask = False,
-              scaling: Scaling = "inverted") -> FloatArray | tuple[FloatArray, MaskArray]:
-    return _channelwise("dropout3d", x, p, training, inplace, mask, seed, offset, rng, out,
-                        return_mask, _check_scaling(scaling))
+dropout1d = _channel_function("dropout1d")
+dropout2d = _channel_function("dropout2d")
+dropout3d = _channel_function("dropout3d")
 
 
 dropout1d.__doc__ = _CHANNEL_DOC.format(
