@@ -85,8 +85,12 @@ def set_num_threads(n: SupportsIndex) -> None:
     -----
     "For the whole process" means: every Python thread's kernel calls use
     ``n`` threads from now on, not only the caller's, with two exceptions.
-    A thread whose OpenMP limit was lowered below the default (by
-    ``threadpoolctl.threadpool_limits``) uses that lower limit.  And no
+    A thread whose OpenMP limit was lowered below the default after this
+    call (by ``threadpoolctl.threadpool_limits``, or by
+    ``torch.set_num_threads`` when torch was imported first: torch loads
+    its libgomp into the global symbol scope, and cydrop's OpenMP calls
+    then bind to it) uses that lower limit; this call raises the calling
+    thread's limit back, so the latest call wins there.  And no
     call uses more than ``4 * os.sched_getaffinity(0)`` threads (4 per CPU
     the process may run on; ``_kernels.thread_cap()``): a larger ``n`` is
     used as that cap, with a ``RuntimeWarning``, as is a larger

@@ -38,7 +38,7 @@ from cydrop.types cimport (floating, DROPOUT_OK, DROPOUT_ERR_LENGTH, DROPOUT_ERR
 from _types cimport (
     cydrop_fill_fn, cydrop_philox4x32, cydrop_impl_supported,
     cydrop_impl_fn, cydrop_best_impl, CYDROP_IMPL_SCALAR, CYDROP_IMPL_AVX2,
-    CYDROP_IMPL_AVX512, CYDROP_HAVE_OPENMP, omp_get_max_threads,
+    CYDROP_IMPL_AVX512, CYDROP_HAVE_OPENMP, omp_get_max_threads, omp_set_num_threads,
     cydrop_simd_table, cydrop_simd_for, cydrop_simd_name,
 )
 
@@ -1231,11 +1231,15 @@ def get_num_threads():
 
 def set_num_threads(int n):
     """Use ``n`` threads in every Python thread (the caller checks ``n``;
-    values above the cap are used as the cap)."""
+    values above the cap are used as the cap).  OpenMP's limit in the
+    calling thread is raised back to at least the default (undoing a
+    lowering there: the latest call wins in this thread), never lowered, so
+    that other threads' calls are not capped by it."""
     global _requested_threads
     if n < 1:
         raise ValueError(f"number of threads must be >= 1, got {n}")
     _requested_threads = n
+    omp_set_num_threads(n if n > _default_threads else _default_threads)
 
 
 def reset_num_threads():
