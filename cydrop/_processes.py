@@ -55,6 +55,13 @@ def derive_key(seed: int, *spawn_key: int) -> int:
     return int(state[0])
 
 
+def child_key(seed: int, index: int) -> int:
+    """The key a forked child gives a stream keyed from the OS: derived
+    from the parent's ``seed`` and the child's ``index`` (tagged, so that
+    it never equals a `spawn`ed layer's key)."""
+    return derive_key(seed, FORK_TAG, index)
+
+
 def at_fork_child(callback: _C) -> _C:
     """Run ``callback(index)`` in every child forked from now on, ``index``
     being the child's number among this process's forks (0 for the first)."""

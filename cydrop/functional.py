@@ -161,7 +161,7 @@ def _fork_default_stream(index: int) -> None:
     draw the parent's or each other's masks, and a parent seeded with
     `manual_seed` gives its children the same keys on every run)."""
     seed = _kernels.default_stream_state()[0]
-    _kernels.default_stream_reset(_processes.derive_key(seed, _processes.FORK_TAG, index))
+    _kernels.default_stream_reset(_processes.child_key(seed, index))
 
 
 def _resolve_stream(seed: SupportsIndex | None, offset: SupportsIndex, rng: RNGLike,

@@ -32,7 +32,7 @@ _OS_KEYED: weakref.WeakSet[Dropout] = weakref.WeakSet()
 def _fork_layers(index: int) -> None:
     for layer in list(_OS_KEYED):
         seed = layer._stream.state()[0]
-        layer._stream.set(_processes.derive_key(seed, _processes.FORK_TAG, index), 0)
+        layer._stream.set(_processes.child_key(seed, index), 0)
 
 
 _A = TypeVar("_A", bound=npt.NDArray[Any])
@@ -253,9 +253,6 @@ class Dropout:
     # it continues where the original is, independently of it.  A copy of a
     # layer keyed from the OS is re-keyed in forked children too (and so are
     # the layers `spawn` makes from one: their keys derive from an OS key).
-    def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__.copy()
-
     def __copy__(self: _D) -> _D:
         twin = type(self).__new__(type(self))
         twin.__setstate__(dict(self.__dict__, _stream=_kernels.Stream(*self._stream.state())))
@@ -298,7 +295,7 @@ class Dropout:
         if mask is not None:
             out, m = F._dropout(x, p, True, inplace, mask, None, 0, None, None, want, noise,
                                 mode)
-            if np.may_share_memory(m, mask):
+            if not isinstance(mask, (list, tuple)) and np.may_share_memory(m, mask):
                 m = m.copy()        # the caller's array: it may change after the call
             saved = ("zeros", None) if p == 1.0 else (want, _read_only(m))
         elif p == 0.0:

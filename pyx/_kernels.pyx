@@ -1219,9 +1219,7 @@ cdef inline int _effective_threads() noexcept nogil:
         n = _requested_threads
         if omp < _default_threads and omp < n:
             n = omp
-    if n > _max_threads:
-        n = _max_threads
-    return n if n > 1 else 1
+    return n if n < _max_threads else _max_threads
 
 
 def get_num_threads():
