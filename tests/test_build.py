@@ -36,6 +36,11 @@ def test_machine_code_outside_dispatched_functions_is_baseline_x86_64():
         pytest.skip("a -march build is tuned on purpose")
     text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", _kernels.__file__],
                           capture_output=True, text=True, check=True).stdout
+    if "<cydrop_" not in text:
+        # the repaired wheel's module is stripped (auditwheel --strip): no
+        # function names to tell the dispatched loops from the rest; the
+        # same sources' unstripped build is checked in every other stage
+        pytest.skip("a stripped module: no function names")
     offenders, func = set(), None
     for line in text.splitlines():
         if line.endswith(">:"):
