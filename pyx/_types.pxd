@@ -1,7 +1,10 @@
 # cython: language_level=3
-"""C declarations for cydrop's kernels: the Philox header, the element loops
-(simd.h) and OpenMP (one home, no local copies).  The element types live in ``cydrop/types.pxd``,
-which the Cython API shares with users."""
+"""Declarations shared by the units of cydrop's kernels (one home, no local
+copies): the C headers -- Philox (philox.h), the element loops (simd.h),
+flag packing (bits.h), float16 (half.h), OpenMP (omp_compat.h) -- and the
+kernels' own structs and enums: the work-item size, the flag sources and
+the plan.  The element types live in ``cydrop/types.pxd``, which the Cython
+API shares with users."""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
 cdef extern from "philox.h" nogil:
@@ -47,3 +50,57 @@ cdef extern from "omp_compat.h" nogil:
     int CYDROP_HAVE_OPENMP
     int omp_get_max_threads()
     void omp_set_num_threads(int n)
+
+cdef extern from "bits.h" nogil:
+    uint8_t cydrop_pack8(const uint8_t *flags)
+    void cydrop_unpack8(uint8_t byte, uint8_t *flags)
+
+cdef extern from "half.h" nogil:
+    int cydrop_f16c_supported()
+    void cydrop_h2f(int f16c, const char *src, Py_ssize_t stride, float *dst, Py_ssize_t n)
+    void cydrop_f2h(int f16c, const float *src, char *dst, Py_ssize_t stride, Py_ssize_t n)
+
+
+cdef enum:
+    # Elements per work item.  A multiple of 64, so that packed-bit bytes
+    # never straddle two items and items start on a Philox block when the
+    # stream offset is a multiple of 4.  8 KiB of words + 2 KiB of flags: L1.
+    CHUNK = 2048
+    MAXDIM = 64
+
+# Where the keep flags come from.
+cdef enum:
+    SRC_STREAM = 0
+    SRC_BOOL = 1
+    SRC_BITS = 2
+
+
+
+# What the walker (walk.pxi) runs: one call's arrays, after plan.pxi has
+# dropped size-1 axes and merged contiguous ones, and where its flags come from.
+cdef struct Plan:
+    int ndim                      # after dropping size-1 axes and merging
+    Py_ssize_t n                  # number of elements
+    Py_ssize_t shape[MAXDIM]
+    Py_ssize_t x_strides[MAXDIM]  # byte strides: input
+    Py_ssize_t o_strides[MAXDIM]  #               output
+    Py_ssize_t m_strides[MAXDIM]  #               bool mask (read or written)
+    char *x                       # IN, may be NULL (mask only)
+    char *o                       # OUT, NULL when x is NULL; may equal x
+    char *m                       # IN (SRC_BOOL) or OUT (write_mask) or NULL
+    uint8_t *bits                 # IN (SRC_BITS) or OUT (write_bits) or NULL
+    int src
+    bint write_mask
+    bint write_bits
+    uint64_t seed
+    uint64_t block0               # offset // 4
+    uint64_t phase                # offset % 4
+    uint32_t thr                  # keep iff word >= thr
+    cydrop_fill_fn fill
+    const cydrop_simd_table *simd # the element loops (with the Philox path)
+    bint half                     # x and o hold float16: computed in float32
+    bint f16c                     # ... converted with F16C (else portable C)
+    bint nt                       # stream the result past the caches (set by _run_plan)
+    bint affine                   # keep ? x * scale + add : fill (alpha dropout)
+    double add
+    double fill_value

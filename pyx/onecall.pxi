@@ -1,0 +1,138 @@
+# The one-call entries (included by _kernels.pyx): the calls a training loop
+# makes -- dropout(x, p) from the default stream or (seed, offset), with a
+# manual mask, the backward -- in one C call once cydrop.functional's
+# predicate (`_fast_path`) has accepted the arguments.  They check here what
+# only C can check cheaply (exact ndarray type, native float dtype,
+# alignment, writeability, overlap) and return None, touching nothing, when
+# an array is not plain: the general path then converts or raises.
+
+cdef extern from "numpy/arrayobject.h":
+    # numpy's own declaration takes a descr it steals; NULL (x's dtype) is what we need
+    object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void *descr,
+                                int subok)
+
+# Below this many elements the one-call entries keep the GIL: releasing and
+# taking it back costs more than the kernel.
+cdef Py_ssize_t _NOGIL_MIN = 4096
+
+
+cdef int _run_one_call(Plan *pl, int t, double p, bint vanilla) except -1:
+    """The kernel of a one-call entry: kept elements scaled by 1 / (1 - p)
+    (1 with ``vanilla``), the GIL released from _NOGIL_MIN elements on."""
+    cdef double scale = 1.0 if vanilla else 1.0 / (1.0 - p)
+    if pl.n < _NOGIL_MIN:
+        _run_plan(pl, t == cnp.NPY_DOUBLE, scale)
+    else:
+        with nogil:
+            _run_plan(pl, t == cnp.NPY_DOUBLE, scale)
+    return 0
+
+
+cdef object _fast_result(object x, object out, bint inplace):
+    """The array a one-call path writes: ``x`` (inplace), ``out``, or a fresh
+    one in x's layout; None, touching nothing, unless ``x`` (and ``out``) are
+    exactly numpy.ndarray of one native float16/32/64 dtype and shape,
+    aligned, the written array writeable with no two elements sharing
+    memory, and ``out`` disjoint from ``x``."""
+    cdef cnp.ndarray a, res
+    cdef int t
+    if type(x) is not np.ndarray:
+        return None
+    a = <cnp.ndarray>x
+    t = cnp.PyArray_TYPE(a)
+    if ((t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT16)
+            or not cnp.PyArray_ISNOTSWAPPED(a) or not cnp.PyArray_ISALIGNED(a)):
+        return None
+    if inplace:
+        if (out is not None and out is not x) or not cnp.PyArray_ISWRITEABLE(a) \
+                or _self_overlap(a) != 0:
+            return None
+        return a
+    if out is not None:
+        if type(out) is not np.ndarray:
+            return None
+        res = <cnp.ndarray>out
+        if (cnp.PyArray_TYPE(res) != t or not cnp.PyArray_ISNOTSWAPPED(res)
+                or not cnp.PyArray_ISALIGNED(res)
+                or not cnp.PyArray_SAMESHAPE(a, res) or not cnp.PyArray_ISWRITEABLE(res)
+                or _self_overlap(res) != 0 or _overlap(res, a) != 0):
+            return None
+        return res
+    return <cnp.ndarray>PyArray_NewLikeArray(a, cnp.NPY_KEEPORDER, NULL, 1)
+
+
+def default_forward(object x, double p, object out=None, bint inplace=False,
+                    object seed=None, uint64_t offset=0, bint vanilla=False):
+    """``dropout(x, p, out=out, inplace=inplace)`` with every other argument
+    at its default, in one call (the hot path of small arrays): the mask from
+    the default stream, which advances as `default_stream_take` says, or,
+    given ``seed`` (an int the caller has checked to be in [0, 2**64)), from
+    ``(seed, offset)`` (``dropout(x, p, seed=, offset=)``, and the recomputing
+    ``dropout_backward``); the result in ``x`` (inplace), in ``out``, or
+    fresh in x's layout.  ``0 < p < 1`` is the caller's to check.  Returns
+    None, touching nothing, unless the arrays are plain ones
+    (`_fast_result`): the caller then takes the general path, whose checks
+    convert, copy or raise.  ``vanilla``: the kept elements are not scaled
+    (``scaling="vanilla"`` in training)."""
+    global _default_offset
+    cdef cnp.ndarray a, res
+    cdef int t
+    cdef Plan pl
+    r = _fast_result(x, out, inplace)
+    if r is None:
+        return None
+    a = <cnp.ndarray>x
+    res = <cnp.ndarray>r
+    t = cnp.PyArray_TYPE(a)
+    pl = _new_plan(a, a, res, None)
+    _typed_plan(&pl, t, None)
+    if seed is None:
+        _stream_plan(&pl, _default_seed, _default_offset, keep_threshold(p))
+        _default_offset = _advance(_default_offset, <uint64_t>pl.n)
+    else:
+        _stream_plan(&pl, <uint64_t>seed, offset, keep_threshold(p))
+    _run_one_call(&pl, t, p, vanilla)
+    return res
+
+
+def default_masked(object x, object mask, double p, object out=None, bint inplace=False,
+                   bint vanilla=False):
+    """``dropout(x, p, mask=mask, out=out, inplace=inplace)`` and
+    ``dropout_backward(x, mask, p, out=out, inplace=inplace)`` with every
+    other argument at its default, in one call: ``keep ? x / (1 - p) : 0``,
+    ``keep`` from a bool mask of x's shape or from packed bits (1-D
+    C-contiguous uint8 of ``ceil(size / 8)`` bytes).  ``0 < p < 1`` is the
+    caller's to check.  Returns None, touching nothing, unless the arrays are
+    plain ones (`_fast_result`) and the mask is exactly one of those two,
+    disjoint from the result: the caller then takes the general path.
+    ``vanilla``: the kept elements are not scaled."""
+    cdef cnp.ndarray a, res, m
+    cdef int t, mt
+    cdef Plan pl
+    if type(mask) is not np.ndarray:
+        return None
+    r = _fast_result(x, out, inplace)
+    if r is None:
+        return None
+    a = <cnp.ndarray>x
+    res = <cnp.ndarray>r
+    m = <cnp.ndarray>mask
+    t = cnp.PyArray_TYPE(a)
+    mt = cnp.PyArray_TYPE(m)
+    if mt == cnp.NPY_BOOL:
+        if not cnp.PyArray_SAMESHAPE(a, m) or _overlap(res, m) != 0:
+            return None
+        pl = _new_plan(a, a, res, m)
+        pl.src = SRC_BOOL
+    elif mt == cnp.NPY_UINT8:
+        if (cnp.PyArray_NDIM(m) != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(m)
+                or m.shape[0] != (cnp.PyArray_SIZE(a) + 7) // 8 or _overlap(res, m) != 0):
+            return None
+        pl = _new_plan(a, a, res, None)
+        pl.bits = <uint8_t *>cnp.PyArray_DATA(m)
+        pl.src = SRC_BITS
+    else:
+        return None
+    _typed_plan(&pl, t, None)
+    _run_one_call(&pl, t, p, vanilla)
+    return res
