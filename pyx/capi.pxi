@@ -4,6 +4,10 @@
 # same walker as the Python entries.  They live in cydrop._kernels because
 # extensions built against the API find them in its __pyx_capi__.
 
+# the version of the Cython API (cydrop/kernels.pxd) this module was built with
+CYTHON_API_VERSION = (CYDROP_API_VERSION_MAJOR, CYDROP_API_VERSION_MINOR)
+
+
 cdef inline bint _bad_p(double p) noexcept nogil:
     return not (p >= 0.0 and p <= 1.0)      # NaN too
 

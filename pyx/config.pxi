@@ -19,9 +19,6 @@ cdef bint _team_started = False
 # writes it with non-temporal stores (SIMD paths; see _run_plan).
 cdef Py_ssize_t _stream_min_bytes = 1 << 24
 
-# the version of the Cython API (cydrop/kernels.pxd) this module was built with
-CYTHON_API_VERSION = (CYDROP_API_VERSION_MAJOR, CYDROP_API_VERSION_MINOR)
-
 IMPLS = {"scalar": CYDROP_IMPL_SCALAR, "avx2": CYDROP_IMPL_AVX2, "avx512": CYDROP_IMPL_AVX512}
 cdef int _impl = cydrop_best_impl()
 cdef cydrop_fill_fn _fill = cydrop_impl_fn(_impl)

@@ -28,15 +28,6 @@ cdef _bool_arg(cnp.ndarray mask, cnp.ndarray like, str name):
         raise ValueError(f"{name} must be a bool array of shape {(<object>like).shape}")
 
 
-cdef int _typed_plan(Plan *pl, int t, object affine) except -1:
-    """float16 (computed in float32) and the alpha-dropout affine map."""
-    pl.half = t == cnp.NPY_FLOAT16
-    if affine is not None:
-        pl.affine = True
-        pl.add, pl.fill_value = affine
-    return 0
-
-
 def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None,
                  cnp.ndarray mask=None, cnp.ndarray bits=None, double scale=1.0,
                  tuple affine=None):

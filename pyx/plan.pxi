@@ -87,6 +87,15 @@ cdef inline void _plan_defaults(Plan *pl) noexcept nogil:
     pl.fill_value = 0.0
 
 
+cdef int _typed_plan(Plan *pl, int t, object affine) except -1:
+    """float16 (computed in float32) and the alpha-dropout affine map."""
+    pl.half = t == cnp.NPY_FLOAT16
+    if affine is not None:
+        pl.affine = True
+        pl.add, pl.fill_value = affine
+    return 0
+
+
 cdef Plan _new_plan(cnp.ndarray ref, object x, object o, object m) except *:
     cdef Plan pl
     _make_plan(&pl, ref, x, o, m)
