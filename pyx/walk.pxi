@@ -286,13 +286,9 @@ cdef void _walk_segments(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8
     cdef int last = pl.ndim - 1
     cdef int d
     cdef Py_ssize_t rem = start, pos = start, r, xoff, ooff, moff, j
-    # byte steps along the last axis: input, output, bool mask
-    cdef Py_ssize_t x_step = pl.x_strides[last], o_step = pl.o_strides[last]
-    cdef Py_ssize_t m_step = pl.m_strides[last]
     cdef bint inplace = pl.x == pl.o
     cdef const floating *xp
     cdef floating *op_
-    cdef const uint8_t *mp
     cdef floating add = <floating>pl.add, fill = <floating>pl.fill_value
     for d in range(last, -1, -1):
         idx[d] = rem % pl.shape[d]
@@ -311,39 +307,58 @@ cdef void _walk_segments(const Plan *pl, Py_ssize_t start, Py_ssize_t end, uint8
         j = pos - start
         xp = <const floating *>(pl.x + xoff)
         op_ = <floating *>(pl.o + ooff)
-        mp = <const uint8_t *>(pl.m + moff)
         if inplace:
             # the same loop, called with one pointer so that the compiler
             # vectorizes it without a run-time overlap check
             op_ = <floating *>xp
+        # each segment loop takes (pointer, byte step along the last axis)
+        # pairs: input, output, flags.  The steps are read from the plan at
+        # each call: hoisting them into locals changed what gcc inlines (the
+        # float16 item lost an inlined, specialised walk)
         if op == OP_SCATTER:
-            _seg_scatter(pl.m + moff, m_step, keep + j, r)
+            _seg_scatter(pl.m + moff, pl.m_strides[last], keep + j, r)
         elif op == OP_GATHER:
-            _seg_gather(pl.m + moff, m_step, keep + j, r)
+            _seg_gather(pl.m + moff, pl.m_strides[last], keep + j, r)
         elif op == OP_LOAD_HALF:
-            cydrop_h2f(pl.f16c, pl.x + xoff, x_step, buf + j, r)
+            cydrop_h2f(pl.f16c, pl.x + xoff, pl.x_strides[last], buf + j, r)
         elif op == OP_STORE_HALF:
-            cydrop_f2h(pl.f16c, buf + j, pl.o + ooff, o_step, r)
+            cydrop_f2h(pl.f16c, buf + j, pl.o + ooff, pl.o_strides[last], r)
         elif op == OP_APPLY_WORDS:
             if inplace:
-                _seg_apply_words(pl.simd, xp, x_step, <floating *>xp, x_step,
+                _seg_apply_words(pl.simd, xp, pl.x_strides[last],
+                                 <floating *>xp, pl.x_strides[last],
                                  words + j, pl.thr, r, scale)
             else:
-                _seg_apply_words(pl.simd, xp, x_step, op_, o_step, words + j, pl.thr, r, scale)
+                _seg_apply_words(pl.simd, xp, pl.x_strides[last],
+                                 op_, pl.o_strides[last],
+                                 words + j, pl.thr, r, scale)
         elif op == OP_APPLY_MASK:
             if pl.affine:
-                _seg_affine(xp, x_step, op_, o_step, mp, m_step, r, scale, add, fill)
+                _seg_affine(xp, pl.x_strides[last],
+                            op_, pl.o_strides[last],
+                            <const uint8_t *>(pl.m + moff), pl.m_strides[last],
+                            r, scale, add, fill)
             elif inplace:
-                _seg_apply(pl.simd, xp, x_step, <floating *>xp, x_step, mp, m_step, r, scale)
+                _seg_apply(pl.simd, xp, pl.x_strides[last],
+                           <floating *>xp, pl.x_strides[last],
+                           <const uint8_t *>(pl.m + moff), pl.m_strides[last], r, scale)
             else:
-                _seg_apply(pl.simd, xp, x_step, op_, o_step, mp, m_step, r, scale)
+                _seg_apply(pl.simd, xp, pl.x_strides[last],
+                           op_, pl.o_strides[last],
+                           <const uint8_t *>(pl.m + moff), pl.m_strides[last], r, scale)
         else:
             if pl.affine:
-                _seg_affine(xp, x_step, op_, o_step, keep + j, 1, r, scale, add, fill)
+                _seg_affine(xp, pl.x_strides[last],
+                            op_, pl.o_strides[last],
+                            keep + j, 1, r, scale, add, fill)
             elif inplace:
-                _seg_apply(pl.simd, xp, x_step, <floating *>xp, x_step, keep + j, 1, r, scale)
+                _seg_apply(pl.simd, xp, pl.x_strides[last],
+                           <floating *>xp, pl.x_strides[last],
+                           keep + j, 1, r, scale)
             else:
-                _seg_apply(pl.simd, xp, x_step, op_, o_step, keep + j, 1, r, scale)
+                _seg_apply(pl.simd, xp, pl.x_strides[last],
+                           op_, pl.o_strides[last],
+                           keep + j, 1, r, scale)
         pos += r
         idx[last] += r
         d = last
