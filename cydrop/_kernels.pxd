@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""C-level declarations of ``cydrop._kernels`` (pyx/_kernels.pyx) that other
+"""C-level declarations of ``cydrop._kernels`` (pyx/capi.pxi) that other
 extensions may cimport.  Use them through ``cydrop/kernels.pxd``, the public
 face, which documents each one; this file only declares them."""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
