@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 import cydrop
-from ._bench import time_call
+from ._bench.timing import time_call
 from ._optional import import_torch
 
 
