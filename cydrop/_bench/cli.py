@@ -40,6 +40,11 @@ def parse_size(text: str) -> int:
     return n
 
 
+def size_name(n: int) -> str:
+    """``2**20`` for a power of two, else the count: what `parse_size` reads."""
+    return f"2**{n.bit_length() - 1}" if n & (n - 1) == 0 else str(n)
+
+
 def _probability(text: str) -> float:
     try:
         p = float(text)
@@ -142,10 +147,6 @@ def run(args: argparse.Namespace) -> int:
     return run_table(args, command)
 
 
-def _size_name(n: int) -> str:
-    return f"2**{n.bit_length() - 1}" if n & (n - 1) == 0 else str(n)
-
-
 def command_line(args: argparse.Namespace) -> str:
     """The command as typed when run as ``python -m cydrop ...``; otherwise
     (from Python, e.g. `main`) the equivalent command line."""
@@ -157,12 +158,12 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["python", "-m", "cydrop", "bench"]
     if what == "limit":
         parts += ["limit", "--rounds", str(args.rounds), "--p", repr(args.p),
-                  "--dtypes", *args.dtypes, "--sizes", *map(_size_name, args.sizes)]
+                  "--dtypes", *args.dtypes, "--sizes", *map(size_name, args.sizes)]
         parts += ["--no-threads"] * args.no_threads + ["--streaming"] * args.streaming
     elif what == "family":
         parts += ["family", "--rounds", str(args.rounds), "--p", repr(args.p)]
     else:
-        parts += ["--sizes", *map(_size_name, args.sizes), "--dtype", args.dtype,
+        parts += ["--sizes", *map(size_name, args.sizes), "--dtype", args.dtype,
                   "--threads", str(args.threads), "--p", repr(args.p),
                   "--repeat", str(args.repeat)]
         if args.plot:

@@ -52,12 +52,9 @@ import numpy as np
 import cydrop
 from cydrop import _kernels
 
+from .cli import size_name as _size_name
 from .timing import (cpu_model, cydrop_threads, median_range, paired_rounds, ratios,
                      round_max, time_call)
-
-
-def _size_name(n: int) -> str:
-    return f"2**{n.bit_length() - 1}" if n & (n - 1) == 0 else str(n)
 
 
 @contextlib.contextmanager

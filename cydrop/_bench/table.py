@@ -65,6 +65,7 @@ import numpy as np
 
 import cydrop
 from .._optional import import_torch as _import_torch
+from .cli import size_name as _size_name
 from .timing import MIN_SAMPLE_SECONDS, cpu_model, limit_threads, time_call
 
 
@@ -298,12 +299,6 @@ def _header(args, torch, pools, command: str) -> list:
         lines.append(f"    {impl.label:<{width}}  {impl.code}")
     return lines
 
-
-
-def _size_name(n: int) -> str:
-    if n & (n - 1) == 0:
-        return f"2**{n.bit_length() - 1}"
-    return str(n)
 
 
 def _size_tex(n: int) -> str:
