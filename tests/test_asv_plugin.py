@@ -362,7 +362,7 @@ def test_suite_does_not_import_the_cli_instrument():
     """asv measures every commit with the suite of the checkout it runs from:
     the suite must not time through ``cydrop._bench`` (the command line's
     instrument, which changes with the commit under test and which older
-    commits lack; docs/design.md, "Benchmarks: three homes")."""
+    commits lack; docs/design.md, "Benchmarks: where they live")."""
     import re
 
     for path in sorted(SUITE.glob("*.py")) + sorted(PLUGIN_SRC.rglob("*.py")):

@@ -371,3 +371,30 @@ def test_family_runs(capsys):
     assert "| 1 paired rounds" in text
     for label, _, _ in paired.FAMILY_RATIOS:
         assert f"  {label}" in text and text.count(label) == 1
+
+
+# -- bench training (torch) ---------------------------------------------------
+
+TRAINING_TINY = ["training", "--seeds", "2", "--steps", "12", "--hidden", "32", "--dim", "8",
+                 "--train", "256", "--batch", "16"]
+
+
+def test_training_runs(capsys):
+    torch = pytest.importorskip("torch")
+    threads = (cydrop.get_num_threads(), torch.get_num_threads())
+    assert cli.main(TRAINING_TINY) == 0
+    assert (cydrop.get_num_threads(), torch.get_num_threads()) == threads  # restored
+    text = capsys.readouterr().out
+    assert "command  python -m cydrop bench training --seeds 2 --steps 12" in text
+    assert text.count("  seed ") == 2
+    assert "held-out loss (eval mode): torch " in text and "paired t = " in text
+    # 12 steps, the first 5 of each model left out: 7 per seed, 14 in all
+    assert "step time (median of 14 steps each): torch " in text
+
+
+def test_training_without_torch(monkeypatch, capsys):
+    import cydrop._optional
+
+    monkeypatch.setattr(cydrop._optional, "import_torch", lambda: None)
+    assert cli.main(TRAINING_TINY) == 2
+    assert "needs torch" in capsys.readouterr().err

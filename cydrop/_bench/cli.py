@@ -6,6 +6,8 @@ paired measurements as its subcommands.
     python -m cydrop bench limit [--rounds 9] [--dtypes ...] [--sizes N ...]
                                  [--streaming] [--no-threads]   # cydrop._bench.paired
     python -m cydrop bench family [--rounds 11]                 # cydrop._bench.paired
+    python -m cydrop bench training [--seeds 5] [--steps 300] [--plot FILE.png] ...
+                                                                # cydrop._bench.training
 
 The front end (``cydrop/__main__.py``) calls `add_arguments` on its
 ``bench`` subparser and `run` with the parsed arguments; `main` does both for
@@ -66,14 +68,15 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``bench`` options, and its ``limit`` and ``family`` subcommands,
-    to ``parser``."""
+    """Add the ``bench`` options, and its ``limit``, ``family`` and ``training``
+    subcommands, to ``parser``."""
     parser.description = (
         "Time cydrop's kernels side by side with torch.nn.functional.dropout, the "
         "NumPy reference x * (np.random.rand(*x.shape) > p) / (1 - p) and "
         "np.copyto (the memory-traffic floor), in one process, and print the "
         "medians as a table of times and ratios.  'limit' and 'family': the "
-        "kernels' ratios to their limit and peers, in paired rounds.")
+        "kernels' ratios to their limit and peers, in paired rounds; 'training': "
+        "a training run with torch's and cydrop.torch's Dropout.")
     parser.add_argument(
         "--sizes", nargs="+", type=parse_size, default=list(DEFAULT_SIZES), metavar="N",
         help="array sizes in elements, e.g. 2**20 or 1048576 "
@@ -95,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plot", metavar="FILE.png", default=None,
         help="also write a log-log plot of elements/s against size (needs matplotlib)")
 
-    sub = parser.add_subparsers(dest="bench_command", metavar="{limit,family}")
+    sub = parser.add_subparsers(dest="bench_command", metavar="{limit,family,training}")
     limit = sub.add_parser(
         "limit", help="the kernels against their limit max(copy, philox), paired rounds",
         description="The fused forward, masked scaling and the backward as ratios to "
@@ -123,6 +126,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="paired rounds (default: 11)")
     family.add_argument("--p", type=_probability, default=DEFAULT_P,
                         help=f"drop probability (default: {DEFAULT_P})")
+    training = sub.add_parser(
+        "training", help="an MLP trained with torch's and cydrop.torch's Dropout (needs torch)",
+        description="An MLP on synthetic data trained with torch's nn.Dropout and with "
+                    "cydrop.torch.Dropout side by side (same weights, batches, "
+                    "interleaved steps): held-out and training losses per seed, their "
+                    "paired differences, and the median step time of each.")
+    for name, default, what in (("seeds", 5, "seeds, one pair of models each"),
+                                ("steps", 300, "training steps per model"),
+                                ("batch", 256, "minibatch size"),
+                                ("hidden", 1024, "width of the two hidden layers"),
+                                ("dim", 64, "input features"),
+                                ("train", 16384, "training examples"),
+                                ("threads", 1, "threads for torch and cydrop")):
+        training.add_argument(f"--{name}", type=_positive_int, default=default,
+                              help=f"{what} (default: {default})")
+    training.add_argument("--p", type=_probability, default=0.3,
+                          help="drop probability (default: 0.3)")
+    training.add_argument("--lr", type=float, default=1e-3,
+                          help="Adam's learning rate (default: 0.001)")
+    training.add_argument("--plot", metavar="FILE.png", default=None,
+                          help="also plot the training losses (needs matplotlib)")
 
 
 def main(argv=None) -> int:
@@ -143,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
     if what == "family":
         from .paired import run_family
         return run_family(args, command)
+    if what == "training":
+        from .training import run_training
+        return run_training(args, command)
     from .table import run as run_table
     return run_table(args, command)
 
@@ -162,6 +189,12 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--no-threads"] * args.no_threads + ["--streaming"] * args.streaming
     elif what == "family":
         parts += ["family", "--rounds", str(args.rounds), "--p", repr(args.p)]
+    elif what == "training":
+        parts += ["training"]
+        for name in ("seeds", "steps", "batch", "hidden", "dim", "train", "threads"):
+            parts += [f"--{name}", str(getattr(args, name))]
+        parts += ["--p", repr(args.p), "--lr", repr(args.lr)]
+        parts += ["--plot", args.plot] if args.plot else []
     else:
         parts += ["--sizes", *map(size_name, args.sizes), "--dtype", args.dtype,
                   "--threads", str(args.threads), "--p", repr(args.p),

@@ -19,7 +19,7 @@ The asv suite has its own instrument, the ``ratio`` benchmark type of
 ``asv_bench/asv_bench_cydrop`` (interleaved pairs, one ratio per pair as asv
 samples): asv measures many commits with the instrument of the checkout it
 runs from, so that instrument cannot be imported from the cydrop under test
-(docs/design.md, "Benchmarks: three homes").
+(docs/design.md, "Benchmarks: where they live").
 
 Only the standard library here; `limit_threads` uses threadpoolctl when
 installed.
