@@ -1,5 +1,5 @@
 """The command line of ``python -m cydrop bench``: the speed table, and the
-paired measurements as its subcommands.
+other measurements as its subcommands.
 
     python -m cydrop bench [--sizes N ...] [--dtype D] [--threads T] [--p P]
                            [--repeat R] [--plot FILE.png]     # cydrop._bench.table
