@@ -1,9 +1,11 @@
-"""Smoke tests of ``python -m cydrop bench`` (cydrop._bench) on tiny sizes.
+"""Smoke tests of ``python -m cydrop bench`` (cydrop._bench) on tiny sizes:
+the table, and the subcommands ``limit``, ``family`` and ``training``.
 
 Nothing here checks speed (docs/design.md: speed lives in the bench command and
-asv); only that the command runs, prints its table, and writes its plot, and
-that the limit it prints (max(copy, Philox words on the active path)) and the
-ratios to it are the arithmetic of the medians the run measured.
+asv); only that the commands run, print what they promise, and write their
+plot, and that the limit they print (max(copy, Philox words on the active
+path)) and the ratios to it are the arithmetic of what the run measured: the
+table's medians, and in ``bench limit`` the medians of per-round ratios.
 """
 import argparse
 import pytest
