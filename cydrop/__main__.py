@@ -1,5 +1,6 @@
 """``python -m cydrop``: the classic NumPy ``Dropout`` comparison, made with
-cydrop; ``python -m cydrop bench``: the speed table (see ``--help``)."""
+cydrop; ``python -m cydrop bench``: the speed table and the other measurements
+of ``cydrop/_bench/`` (see ``--help``)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +10,7 @@ import sys
 import numpy as np
 
 import cydrop
-from ._bench import time_call
+from ._bench.timing import time_call
 from ._optional import import_torch
 
 
@@ -128,7 +129,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="data and mask seed (0)")
     parser.add_argument("--no-torch", action="store_true", help="leave torch out")
     sub = parser.add_subparsers(dest="command")
-    bench = sub.add_parser("bench", help="time cydrop against np.copyto, NumPy and torch",
+    bench = sub.add_parser("bench", help="time cydrop against np.copyto, NumPy and torch "
+                                         "(subcommands: limit, family, training)",
                            description="Median times of cydrop's kernels beside np.copyto "
                                        "(the memory floor), the NumPy reference and torch.")
     from . import _bench

@@ -356,3 +356,16 @@ def test_limit_reference_is_the_slower_of_copy_and_philox(plugin_path, tmp_path)
     """, plugin_path, tmp_path)
     picked, names, copied, path, active = out
     assert picked == "b" and names == ["copy", "philox"] and copied and path == active
+
+
+def test_suite_does_not_import_the_cli_instrument():
+    """asv measures every commit with the suite of the checkout it runs from:
+    the suite must not time through ``cydrop._bench`` (the command line's
+    instrument, which changes with the commit under test and which older
+    commits lack; docs/design.md, "Benchmarks: where they live")."""
+    import re
+
+    for path in sorted(SUITE.glob("*.py")) + sorted(PLUGIN_SRC.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"cydrop\._bench|from cydrop import _bench|cydrop\s*\.\s*_bench",
+                             text), path

@@ -1,4 +1,5 @@
-"""``python -m cydrop bench``: cydrop side by side with what users would use instead.
+"""The speed table of ``python -m cydrop bench``: cydrop side by side with what
+users would use instead.
 
 For each array size, in one process, the median time of repeated calls of
 
@@ -45,115 +46,27 @@ somewhat high.
 Only NumPy is required.  torch, threadpoolctl and matplotlib are imported
 lazily and used when present (``pip install cydrop[bench]``).
 
-The command-line front end (``cydrop/__main__.py``) calls `add_arguments` on
-its ``bench`` subparser and `run` with the parsed arguments; `main` does both
-for use from Python.
+`run` takes the options `cydrop._bench.cli` parsed; the timing is
+`cydrop._bench.timing.time_call` (medians of samples, not paired: the paired
+ratios are `cydrop._bench.paired`), the plot `cydrop._bench.plot`.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
-import gc
-import math
 import os
 import platform
-import re
-import shlex
 import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
 import cydrop
-from ._optional import import_torch as _import_torch
-
-DEFAULT_SIZES = (2**16, 2**20, 2**22, 2**24)
-DEFAULT_REPEAT = 15
-DEFAULT_P = 0.45
-# One timed sample lasts at least this long: small arrays are timed over a
-# loop of calls (as timeit does) so that the clock's resolution does not matter.
-MIN_SAMPLE_SECONDS = 2e-4
-MAX_NUMBER = 100_000
-
-
-# ---------------------------------------------------------------------------
-# Command line
-
-
-def parse_size(text: str) -> int:
-    """An element count: ``1048576``, ``1_048_576``, ``2**20`` or ``2^20``."""
-    s = str(text).strip()
-    m = re.fullmatch(r"(\d+)\s*(?:\*\*|\^)\s*(\d+)", s)
-    try:
-        n = int(m.group(1)) ** int(m.group(2)) if m else int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid size {text!r}: give an element count such as 1048576 or 2**20") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: it must be at least 1")
-    if m and int(m.group(2)) > 40:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}: too large")
-    return n
-
-
-def _probability(text: str) -> float:
-    try:
-        p = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid p {text!r}: not a number") from None
-    if not 0.0 < p < 1.0:
-        raise argparse.ArgumentTypeError(f"invalid p {text!r}: the bench needs 0 < p < 1")
-    return p
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: it must be at least 1")
-    return n
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``bench`` options to ``parser``."""
-    parser.description = (
-        "Time cydrop's kernels side by side with torch.nn.functional.dropout, the "
-        "NumPy reference x * (np.random.rand(*x.shape) > p) / (1 - p) and "
-        "np.copyto (the memory-traffic floor), in one process, and print the "
-        "medians as a table of times and ratios.")
-    parser.add_argument(
-        "--sizes", nargs="+", type=parse_size, default=list(DEFAULT_SIZES), metavar="N",
-        help="array sizes in elements, e.g. 2**20 or 1048576 "
-             "(default: 2**16 2**20 2**22 2**24)")
-    parser.add_argument(
-        "--dtype", choices=("float32", "float64"), default="float32",
-        help="element type (default: float32)")
-    parser.add_argument(
-        "--threads", type=_positive_int, default=1,
-        help="threads for cydrop (OpenMP), torch and, through threadpoolctl, "
-             "every other thread pool in the process (default: 1)")
-    parser.add_argument(
-        "--p", type=_probability, default=DEFAULT_P,
-        help=f"drop probability, 0 < p < 1 (default: {DEFAULT_P})")
-    parser.add_argument(
-        "--repeat", type=_positive_int, default=DEFAULT_REPEAT,
-        help=f"timed samples per row; the table shows their median (default: {DEFAULT_REPEAT})")
-    parser.add_argument(
-        "--plot", metavar="FILE.png", default=None,
-        help="also write a log-log plot of elements/s against size (needs matplotlib)")
-
-
-def main(argv=None) -> int:
-    """``python -m cydrop bench`` without the front end: parse ``argv`` and run."""
-    parser = argparse.ArgumentParser(prog="python -m cydrop bench")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+from .._optional import import_torch as _import_torch
+from .cli import size_name as _size_name
+from .timing import MIN_SAMPLE_SECONDS, cpu_model, limit_threads, time_call
 
 
 # ---------------------------------------------------------------------------
@@ -352,91 +265,12 @@ def _rows(torch) -> list:
     return [impl for impl in IMPLS if _runs_here(impl, torch) or impl.key == active]
 
 
-def time_call(fn: Callable[[], object], repeat: int) -> list:
-    """Seconds per call of ``fn`` in each of ``repeat`` samples.
-
-    One warm-up call first (page faults, lazy initialisation), then one timed
-    call that sets how many calls make a sample (at least
-    `MIN_SAMPLE_SECONDS`, as timeit's autorange does).
-    """
-    clock = time.perf_counter
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        fn()
-        t0 = clock()
-        fn()
-        first = clock() - t0
-        number = min(MAX_NUMBER, max(1, math.ceil(MIN_SAMPLE_SECONDS / max(first, 1e-9))))
-        loop = range(number)
-        samples = []
-        for _ in range(repeat):
-            t0 = clock()
-            for _ in loop:
-                fn()
-            samples.append((clock() - t0) / number)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return samples
-
 
 # ---------------------------------------------------------------------------
-# Environment
+# Report
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    """The command as typed when run as ``python -m cydrop ...``; otherwise
-    (from Python, e.g. `main`) the equivalent command line."""
-    argv0 = sys.argv[0] if sys.argv else ""
-    if os.path.basename(argv0) == "__main__.py" and \
-            os.path.basename(os.path.dirname(os.path.abspath(argv0))) == "cydrop":
-        return shlex.join(["python", "-m", "cydrop", *sys.argv[1:]])
-    parts = ["python", "-m", "cydrop", "bench", "--sizes", *map(_size_name, args.sizes),
-             "--dtype", args.dtype, "--threads", str(args.threads), "--p", repr(args.p),
-             "--repeat", str(args.repeat)]
-    if args.plot:
-        parts += ["--plot", args.plot]
-    return shlex.join(parts) + "   (equivalent)"
-
-
-@contextlib.contextmanager
-def _limit_threads(n: int, torch):
-    """cydrop, torch and (with threadpoolctl) every BLAS/OpenMP pool in the
-    process on ``n`` threads; restored afterwards.  Yields a description."""
-    pools = "threadpoolctl not installed: only cydrop and torch limited"
-    with contextlib.ExitStack() as stack:
-        # read before threadpoolctl lowers OpenMP's limit, restored after it
-        # has raised it back
-        stack.callback(cydrop.set_num_threads, cydrop.get_num_threads())
-        try:
-            from threadpoolctl import threadpool_info, threadpool_limits
-        except ImportError:
-            threadpool_info = None
-        else:
-            stack.enter_context(threadpool_limits(limits=n))
-        cydrop.set_num_threads(n)
-        if torch is not None:
-            stack.callback(torch.set_num_threads, torch.get_num_threads())
-            torch.set_num_threads(n)
-        if threadpool_info is not None:
-            pools = ", ".join(f"{i['prefix']} ({i['internal_api']}) {i['num_threads']}"
-                              for i in threadpool_info()) or "none found"
-        yield pools
-
-
-def _header(args, torch, pools) -> list:
+def _header(args, torch, pools, command: str) -> list:
     kernels = cydrop._kernels
     simd = getattr(kernels, "get_impl", lambda: "?")()
     openmp = {True: "yes", False: "no"}.get(getattr(kernels, "HAVE_OPENMP", None), "?")
@@ -444,8 +278,8 @@ def _header(args, torch, pools) -> list:
     lines = [
         "cydrop bench",
         f"  date       {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"  command    {_command_line(args)}",
-        f"  cpu        {_cpu_model()} ({ncpu} logical CPUs)",
+        f"  command    {command}",
+        f"  cpu        {cpu_model()} ({ncpu} logical CPUs)",
         f"  python     {platform.python_version()}   numpy {np.__version__}   "
         f"torch {torch.__version__ if torch is not None else 'not installed (row skipped)'}",
         f"  cydrop     {cydrop.__version__}   philox: {simd}   openmp: {openmp}   "
@@ -465,15 +299,6 @@ def _header(args, torch, pools) -> list:
         lines.append(f"    {impl.label:<{width}}  {impl.code}")
     return lines
 
-
-# ---------------------------------------------------------------------------
-# Report
-
-
-def _size_name(n: int) -> str:
-    if n & (n - 1) == 0:
-        return f"2**{n.bit_length() - 1}"
-    return str(n)
 
 
 def _size_tex(n: int) -> str:
@@ -616,79 +441,15 @@ def _summary(res: Results) -> list:
     return lines
 
 
-_STYLE = {  # kind -> (line style, line width)
-    "floor": (":", 2.0),
-    "cydrop": ("-", 2.0),
-    "reference": ("--", 1.6),
-}
-_COLORS = {
-    "copy": "black",
-    "fused": "#1f4e9c", "inplace": "#4a90d9", "masked": "#2a9d8f",
-    "backward": "#7cc47c", "recompute": "#6a4c93",
-    "torch": "#d62728", "numpy_ref": "#ff7f0e", "numpy_masked": "#c9a227",
-    "channel2d": "#17becf", "torch_channel2d": "#e377c2", "alpha": "#8c564b",
-    "torch_alpha": "#bcbd22", "vanilla": "#9467bd", "half": "#7f7f7f",
-    "torch_adapter": "#00a6a6", "torch_autograd": "#a0522d",
-}
-
-
-def write_plot(res: Results, path: str, args: argparse.Namespace) -> None:
-    """Elements/s against size, log-log, one labelled line per row, and the
-    limit ``max(copy, philox <active path>)`` as a dashed black line."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
-
-    fig = Figure(figsize=(10, 6), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    biggest = max(res.sizes)
-    copy = res.seconds[biggest, "copy"]
-    # (time at the largest size, rates, style, color, label, draw order)
-    lines = []
-    for impl in res.impls:
-        ls, lw = _STYLE[impl.kind]
-        t = res.seconds[biggest, impl.key]
-        lines.append((t, [n / res.seconds[n, impl.key] for n in res.sizes], ls, lw,
-                      _COLORS.get(impl.key), f"{impl.label}  ({t / copy:.1f}x copy)", 2))
-    t = res.limit(biggest)
-    # on top of the row it equals (the copy's or the stream's), dashed
-    lines.append((t, [n / res.limit(n) for n in res.sizes], "--", 2.4, "black",
-                  f"limit {_limit_label(res.path)}  ({t / copy:.1f}x copy)", 3))
-    # Legend in the order of the lines at the largest size, fastest on top.
-    for t, rate, ls, lw, color, label, z in sorted(lines, key=lambda line: line[0]):
-        ax.plot(res.sizes, rate, ls, lw=lw, marker="o" if z == 2 else None, ms=5,
-                color=color, label=label, zorder=z)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(res.sizes))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([_size_tex(n) for n in res.sizes])
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _rate_name(v)))
-    ax.yaxis.set_minor_locator(NullLocator())
-    if len(res.sizes) == 1:
-        ax.set_xlim(res.sizes[0] / 2, res.sizes[0] * 2)
-    ax.set_xlabel("array size (elements)")
-    ax.set_ylabel("elements per second (higher is better)")
-    ax.grid(True, which="major", alpha=0.4)
-    threads = f"{args.threads} thread" + ("s" if args.threads != 1 else "")
-    fig.suptitle(f"cydrop bench: {args.dtype}, {threads}, p = {args.p}", fontsize=14)
-    ax.set_title(f"{_cpu_model()} · numpy {np.__version__} · cydrop {cydrop.__version__} · "
-                 f"{datetime.date.today().isoformat()} · legend: time / np.copyto at {_size_tex(biggest)}",
-                 fontsize=9, color="0.3")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
-              title="fastest first", fontsize=9)
-    fig.savefig(path)
-
 
 # ---------------------------------------------------------------------------
 # Entry point
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmark described by ``args`` (see `add_arguments`); print the
-    report to stdout.  Returns the exit status."""
+def run(args: argparse.Namespace, command: str) -> int:
+    """Time the table's rows as ``args`` say (the options of
+    `cydrop._bench.cli.add_arguments`) and print the report to stdout, headed
+    by ``command`` (the command line that ran it).  Returns the exit status."""
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -702,8 +463,8 @@ def run(args: argparse.Namespace) -> int:
     res = Results(sizes=sizes, impls=_rows(torch), path=cydrop._kernels.get_impl(),
                   threads=args.threads)
 
-    with _limit_threads(args.threads, torch) as pools:
-        print("\n".join(_header(args, torch, pools)), flush=True)
+    with limit_threads(args.threads, torch) as pools:
+        print("\n".join(_header(args, torch, pools, command)), flush=True)
         print(flush=True)
         for n in sizes:
             w = make_workload(n, dtype, args.p, torch)
@@ -720,11 +481,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     print("\n".join(_summary(res)))
     if args.plot:
+        from .plot import write_plot
         write_plot(res, args.plot, args)
         print(f"\nplot written to {args.plot}")
     sys.stdout.flush()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

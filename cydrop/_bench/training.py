@@ -1,5 +1,6 @@
-"""A small training run on the CPU with torch's ``nn.Dropout`` and with
-``cydrop.torch.Dropout``: an MLP on synthetic regression data, fixed seeds.
+"""``python -m cydrop bench training``: a small training run on the CPU with
+torch's ``nn.Dropout`` and with ``cydrop.torch.Dropout``, an MLP on synthetic
+regression data, fixed seeds (it was ``benchmarks/torch_training_run.py``).
 
 For each seed, two models with the same initial weights, the same data and
 the same minibatch order are trained side by side, their steps interleaved
@@ -10,11 +11,15 @@ deviation, paired t statistic), and the median step time of each with their
 ratio.  Only the dropout layers differ, so the step-time difference is
 dropout's cost inside a real step (matmuls, optimizer and all).
 
-    python benchmarks/torch_training_run.py                 # the README's figures
-    python benchmarks/torch_training_run.py --steps 50 --seeds 2   # a quick look
+    python -m cydrop bench training --seeds 10      # the README's figures
+    python -m cydrop bench training --steps 50 --seeds 2   # a quick look
 
-Needs torch (``pip install "cydrop[torch]"``); ``--plot`` needs matplotlib.
+Needs torch (``pip install "cydrop[torch]"``), imported when the run starts;
+``--plot`` needs matplotlib.  The first 5 steps of each model (fewer in a
+run of 10 steps or less) are left out of the step times as warm-up.
 """
+from __future__ import annotations
+
 import argparse
 import math
 import os
@@ -24,13 +29,13 @@ import sys
 import time
 
 import numpy as np
-import torch
 
 import cydrop
-import cydrop.torch
+
+from .timing import cpu_model, limit_threads
 
 
-def make_data(seed, n_train, n_test, dim):
+def make_data(torch, seed, n_train, n_test, dim):
     """Targets from a random teacher MLP plus noise."""
     g = torch.Generator().manual_seed(10_000 + seed)
     x = torch.randn(n_train + n_test, dim, generator=g)
@@ -40,7 +45,7 @@ def make_data(seed, n_train, n_test, dim):
     return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
 
-def make_model(seed, dropout_cls, dim, hidden, p):
+def make_model(torch, seed, dropout_cls, dim, hidden, p):
     torch.manual_seed(seed)        # the same initial weights for both variants
     return torch.nn.Sequential(
         torch.nn.Linear(dim, hidden), torch.nn.ReLU(), dropout_cls(p),
@@ -48,10 +53,11 @@ def make_model(seed, dropout_cls, dim, hidden, p):
         torch.nn.Linear(hidden, 1))
 
 
-def run_seed(seed, args):
-    xtr, ytr, xte, yte = make_data(seed, args.train, 2048, args.dim)
+def run_seed(torch, seed, args):
+    xtr, ytr, xte, yte = make_data(torch, seed, args.train, 2048, args.dim)
+    import cydrop.torch
     variants = {"torch": torch.nn.Dropout, "cydrop": cydrop.torch.Dropout}
-    models = {k: make_model(seed, cls, args.dim, args.hidden, args.p)
+    models = {k: make_model(torch, seed, cls, args.dim, args.hidden, args.p)
               for k, cls in variants.items()}
     opts = {k: torch.optim.Adam(m.parameters(), lr=args.lr) for k, m in models.items()}
     order = torch.Generator().manual_seed(20_000 + seed)
@@ -76,8 +82,17 @@ def run_seed(seed, args):
         with torch.no_grad():
             test = loss_fn(m(xte), yte).item()
         result[k] = {"test": test, "train_tail": statistics.fmean(losses[k][-50:]),
-                     "losses": losses[k], "times": times[k][5:]}
+                     "losses": losses[k], "times": times[k][_warm_up(args.steps):]}
     return result
+
+
+def _warm_up(steps):
+    """Steps left out of the step times: 5, or half of a run of 10 or less."""
+    return min(5, steps // 2)
+
+
+def _sd(values):
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
 def paired(a, b):
@@ -88,34 +103,30 @@ def paired(a, b):
     return mean, sd, t
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = dict(line.split(":", 1) for line in f if ":" in line and line.strip())
-        info = {k.strip(): v.strip() for k, v in info.items()}
-        return (f"{info.get('model name', '?')} (family {info.get('cpu family', '?')} "
-                f"model {info.get('model', '?')}), {os.cpu_count()} logical CPUs")
-    except OSError:
-        return platform.processor() or "unknown"
+def run_training(args: argparse.Namespace, command: str) -> int:
+    """``python -m cydrop bench training``: see the module docstring."""
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("cydrop bench training: --plot needs matplotlib "
+                  "(pip install 'cydrop[bench]')", file=sys.stderr)
+            return 2
+    from .._optional import import_torch
+    torch = import_torch()
+    if torch is None:
+        print("cydrop bench training: needs torch (pip install 'cydrop[torch]')",
+              file=sys.stderr)
+        return 2
+    with limit_threads(args.threads, torch):
+        return _train_and_report(torch, args, command)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--hidden", type=int, default=1024)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--train", type=int, default=16384)
-    ap.add_argument("--p", type=float, default=0.3)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--plot", metavar="FILE.png")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+def _train_and_report(torch, args, command):
     print("cydrop.torch training run")
-    print(f"  command  python {' '.join([os.path.relpath(sys.argv[0])] + sys.argv[1:])}")
-    print(f"  cpu      {cpu_model()}; philox path {cydrop._kernels.get_impl()}")
+    print(f"  command  {command}")
+    print(f"  cpu      {cpu_model()} ({os.cpu_count()} logical CPUs); philox path "
+          f"{cydrop._kernels.get_impl()}")
     print(f"  versions torch {torch.__version__}, numpy {np.__version__}, cydrop "
           f"{cydrop.__version__}, python {platform.python_version()}")
     print(f"  model    MLP {args.dim}-{args.hidden}-{args.hidden}-1, ReLU, dropout p={args.p} "
@@ -125,7 +136,7 @@ def main(argv=None):
           f"{args.threads} thread(s), steps of the two variants interleaved")
     results = []
     for s in range(args.seeds):
-        r = run_seed(s, args)
+        r = run_seed(torch, s, args)
         results.append(r)
         print(f"  seed {s}: held-out loss torch {r['torch']['test']:.5f}  cydrop "
               f"{r['cydrop']['test']:.5f} | last-50 train loss torch "
@@ -137,8 +148,8 @@ def main(argv=None):
         a = [r["torch"][key] for r in results]
         b = [r["cydrop"][key] for r in results]
         mean, sd, t = paired(b, a)
-        print(f"{name}: torch {statistics.fmean(a):.5f} +- {statistics.stdev(a):.5f}, "
-              f"cydrop {statistics.fmean(b):.5f} +- {statistics.stdev(b):.5f} (mean +- sd "
+        print(f"{name}: torch {statistics.fmean(a):.5f} +- {_sd(a):.5f}, "
+              f"cydrop {statistics.fmean(b):.5f} +- {_sd(b):.5f} (mean +- sd "
               f"over seeds); cydrop - torch per seed: {mean:+.5f} +- {sd:.5f}, paired "
               f"t = {t:+.2f} (df {len(a) - 1})")
     tt = [x for r in results for x in r["torch"]["times"]]
@@ -168,6 +179,3 @@ def main(argv=None):
         print(f"plot written to {args.plot}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
