@@ -24,7 +24,7 @@ cdef void _run_plan(Plan *pl, bint is_double, double scale) noexcept nogil:
     # a large result out of place is written with streaming stores: it would
     # not stay in cache anyway, and a normal store first reads the line.
     # Not for the fused forward in float64, where it measured no faster
-    # (`python benchmarks/limit_paired.py --streaming` times both ways).
+    # (`python -m cydrop bench limit --streaming` times both ways).
     pl.nt = (pl.o != NULL and pl.o != pl.x
              and (not is_double or pl.src != SRC_STREAM)
              and pl.n * (8 if is_double else 4) >= _stream_min_bytes)
