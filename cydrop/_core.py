@@ -203,9 +203,10 @@ def one_call(x: object, p: object, training: object = True, inplace: object = Fa
             and type(p) is float and 0.0 < p < 1.0  # type: ignore[operator]
             and (inplace is False or inplace is True)):
         return None
-    if scaling == "inverted" and type(scaling) is str:
+    # compared as `check_scaling` compares it: what it accepts, this takes
+    if scaling == "inverted":
         vanilla = False
-    elif scaling == "vanilla" and type(scaling) is str:
+    elif scaling == "vanilla":
         vanilla = True
     else:
         return None

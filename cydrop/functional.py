@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core, _kernels, _processes
+from ._core import one_call
 from ._checks import (U64, check_float_array, check_mask, check_noise_shape, check_out,
                       check_p, check_return_mask, check_scaling, check_shape, check_training,
                       check_u64, pack, packed_size, seed_from_rng, short)
@@ -223,7 +224,7 @@ def dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = True, inplace
     """
     # the one-call rule (cydrop._core.one_call): dropout's own arguments, in
     # its order; None when the call takes the general path below
-    res = _core.one_call(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
+    res = one_call(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
                          noise_shape, scaling)
     if res is not None:
         return res
@@ -302,8 +303,9 @@ def dropout_backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None = None, p: 
     >>> bool(np.array_equal(dx, cydrop.dropout_backward(g, p=0.5, seed=2, offset=0)))
     True
     """
-    res = _core.one_call(grad, p, True, inplace, mask, seed, offset, None, out, False,
-                         noise_shape, scaling, backward=True)
+    # the one-call rule (cydrop._core.one_call), as `dropout` takes it
+    res = one_call(grad, p, True, inplace, mask, seed, offset, None, out, False, noise_shape,
+                   scaling, True)
     if res is not None:
         return res
     return _checked_backward(grad, mask, p, seed=seed, offset=offset, inplace=inplace, out=out,
