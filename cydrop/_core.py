@@ -184,7 +184,7 @@ ONE_CALL_RULE: Mapping[str, str] = {
 }
 
 
-def one_call(x: object, p: object, training: object = True, inplace: object = False,
+def one_call(x: object, p: object = 0.5, training: object = True, inplace: object = False,
              mask: object = None, seed: object = None, offset: object = 0,
              rng: object = None, out: object = None, return_mask: object = False,
              noise_shape: object = None, scaling: object = "inverted",
