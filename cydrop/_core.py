@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Literal, Mapping, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -200,7 +200,7 @@ def one_call(x: object, p: object = 0.5, training: object = True, inplace: objec
     those they do not take.
     """
     if not (training is True and rng is None and return_mask is False and noise_shape is None
-            and type(p) is float and 0.0 < p < 1.0  # type: ignore[operator]
+            and type(p) is float and 0.0 < p < 1.0
             and (inplace is False or inplace is True)):
         return None
     # compared as `check_scaling` compares it: what it accepts, this takes
@@ -232,7 +232,8 @@ def scaled(x: FloatArray, res: FloatArray, scale: float) -> None:
     _kernels.masked_scale(x, res, np.broadcast_to(np.True_, x.shape), None, scale)
 
 
-def _apply_mask(x: FloatArray, res: FloatArray, mask: MaskArray, packed: bool, scale: float,
+def _apply_mask(x: FloatArray, res: FloatArray, mask: npt.NDArray[Any], packed: bool,
+                scale: float,
                 noise: Optional[Tuple[int, ...]],
                 affine: Optional[Tuple[float, float]] = None) -> None:
     """``res = mask ? x * scale : 0`` from a checked mask (bool, or packed
@@ -280,7 +281,7 @@ def _full_mask(shape: Tuple[int, ...], kind: str, keep: bool) -> npt.NDArray[Any
     return np.full(shape, keep)
 
 
-def _as_kind(mask: MaskArray, packed: bool, kind: str,
+def _as_kind(mask: npt.NDArray[Any], packed: bool, kind: str,
              shape: Tuple[int, ...]) -> npt.NDArray[Any]:
     """A given mask in the form ``kind`` names."""
     if kind == "bits":
@@ -288,6 +289,23 @@ def _as_kind(mask: MaskArray, packed: bool, kind: str,
     return unpack(mask, shape) if packed else mask
 
 
+@overload
+def forward(x: FloatArray, p: float, *, training: bool, inplace: bool,
+            out: Optional[FloatArray], kind: None, noise: Optional[Tuple[int, ...]],
+            mode: Mode, mask: Optional[MaskArray] = ..., packed: bool = ...,
+            seed: int = ..., offset: int = ...) -> FloatArray: ...
+@overload
+def forward(x: FloatArray, p: float, *, training: bool, inplace: bool,
+            out: Optional[FloatArray], kind: Literal["bool", "bits"],
+            noise: Optional[Tuple[int, ...]], mode: Mode, mask: Optional[MaskArray] = ...,
+            packed: bool = ..., seed: int = ..., offset: int = ...
+            ) -> Tuple[FloatArray, MaskArray]: ...
+@overload
+def forward(x: FloatArray, p: float, *, training: bool, inplace: bool,
+            out: Optional[FloatArray], kind: MaskKind, noise: Optional[Tuple[int, ...]],
+            mode: Mode, mask: Optional[MaskArray] = ..., packed: bool = ...,
+            seed: int = ..., offset: int = ...
+            ) -> Union[FloatArray, Tuple[FloatArray, MaskArray]]: ...
 def forward(x: FloatArray, p: float, *, training: bool, inplace: bool,
             out: Optional[FloatArray], kind: MaskKind, noise: Optional[Tuple[int, ...]],
             mode: Mode, mask: Optional[MaskArray] = None, packed: bool = False,

@@ -287,7 +287,7 @@ class Dropout:
         noise = self._noise(x, training and 0.0 < p < 1.0 and x.size > 0)
         if noise == x.shape:
             noise = None            # one flag per element: the plain call
-        saved: tuple[str, Any]
+        saved: tuple[Any, ...]
         if not training:
             out = _core.forward(x, p, training=False, inplace=inplace, out=None, kind=None,
                                 noise=noise, mode=mode)
