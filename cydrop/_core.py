@@ -162,8 +162,8 @@ ONE_CALL_RULE: Mapping[str, str] = {
     "grad": "handled: as x",
     "p": "handled for a float strictly between 0 and 1; declines otherwise",
     "training": "declines unless True (the identity)",
-    "inplace": "handled for True and False (the entries check the array); declines "
-               "anything else",
+    "inplace": "handled: taken by its truth, as the general path takes it (the entries "
+               "check the written array)",
     "mask": "handled: a bool array of x's shape or packed bits (the entries check it "
             "in C and decline anything else); declines with seed= given",
     "seed": "handled: None (the default stream) or an int in [0, 2**64); declines "
@@ -200,8 +200,7 @@ def one_call(x: object, p: object = 0.5, training: object = True, inplace: objec
     those they do not take.
     """
     if not (training is True and rng is None and return_mask is False and noise_shape is None
-            and type(p) is float and 0.0 < p < 1.0
-            and (inplace is False or inplace is True)):
+            and type(p) is float and 0.0 < p < 1.0):
         return None
     # compared as `check_scaling` compares it: what it accepts, this takes
     if scaling == "inverted":
