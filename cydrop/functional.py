@@ -246,14 +246,17 @@ def dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = True, inplace
     out = check_out(out, x, inplace)
     kind = check_return_mask(return_mask)
     noise = check_noise_shape(noise_shape, x.shape)
-    return _down(x, p, training=training, inplace=inplace, out=out, kind=kind, noise=noise,
-                 mode=mode, mask=mask, seed=seed, offset=offset, rng=rng)
+    return _forward_to_kernels(x, p, training=training, inplace=inplace, out=out, kind=kind,
+                               noise=noise, mode=mode, mask=mask, seed=seed, offset=offset,
+                               rng=rng)
 
 
-def _down(x: FloatArray, p: float, *, training: bool, inplace: bool, out: FloatArray | None,
-          kind: Literal["bool", "bits"] | None, noise: tuple[int, ...] | None, mode: _core.Mode,
-          mask: npt.ArrayLike | None, seed: SupportsIndex | None, offset: SupportsIndex,
-          rng: RNGLike) -> FloatArray | tuple[FloatArray, MaskArray]:
+def _forward_to_kernels(x: FloatArray, p: float, *, training: bool, inplace: bool,
+                        out: FloatArray | None, kind: Literal["bool", "bits"] | None,
+                        noise: tuple[int, ...] | None, mode: _core.Mode,
+                        mask: npt.ArrayLike | None, seed: SupportsIndex | None,
+                        offset: SupportsIndex,
+                        rng: RNGLike) -> FloatArray | tuple[FloatArray, MaskArray]:
     """The rest of a forward whose other arguments are checked: the mask
     checked, or the stream resolved (only when a mask is drawn), then
     `cydrop._core.forward`."""
@@ -365,8 +368,9 @@ def _channelwise(name: str | None, x: npt.ArrayLike, p: float, training: Trainin
         noise = None                # one flag per element: the plain call
     out = check_out(out, x, inplace)
     kind = check_return_mask(return_mask)
-    return _down(x, p, training=training, inplace=inplace, out=out, kind=kind, noise=noise,
-                 mode=mode, mask=mask, seed=seed, offset=offset, rng=rng)
+    return _forward_to_kernels(x, p, training=training, inplace=inplace, out=out, kind=kind,
+                               noise=noise, mode=mode, mask=mask, seed=seed, offset=offset,
+                               rng=rng)
 
 
 _CHANNEL_DOC = """Channel-wise dropout, as ``torch.nn.functional.{name}``: each
@@ -527,8 +531,9 @@ def alpha_dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = False,
     out = check_out(out, x, inplace)
     kind = check_return_mask(return_mask)
     noise = check_noise_shape(noise_shape, x.shape)
-    return _down(x, p, training=training, inplace=inplace, out=out, kind=kind, noise=noise,
-                 mode="alpha", mask=mask, seed=seed, offset=offset, rng=rng)
+    return _forward_to_kernels(x, p, training=training, inplace=inplace, out=out, kind=kind,
+                               noise=noise, mode="alpha", mask=mask, seed=seed, offset=offset,
+                               rng=rng)
 
 
 @overload
