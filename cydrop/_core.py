@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _kernels
-from ._checks import U64, RankError, pack, packed_size, unpack
+from ._checks import RankError, pack, packed_size, unpack
 from ._typing import BoolArray, FloatArray, MaskArray
 
 __all__ = ["Mode", "ALPHA_PRIME", "alpha_constants", "mode_scale", "feature_noise",
@@ -217,7 +217,9 @@ def one_call(x: object, p: object = 0.5, training: object = True, inplace: objec
         if backward or type(offset) is not int or offset != 0:
             return None
         return _kernels.default_forward(x, p, out, inplace, None, 0, vanilla)
-    if type(seed) is int and type(offset) is int and 0 <= seed < U64 and 0 <= offset < U64:
+    # (1 << 64: _checks.U64, folded to a constant)
+    if (type(seed) is int and type(offset) is int and 0 <= seed < 1 << 64
+            and 0 <= offset < 1 << 64):
         return _kernels.default_forward(x, p, out, inplace, seed, offset, vanilla)
     return None
 
