@@ -1,6 +1,11 @@
-"""Argument checking, in one place: `cydrop.functional` and
-`cydrop.module` both check through these helpers (the kernels trust what
-they are given), and the packed-mask layout rules live here too."""
+"""Argument checking, in one place: `cydrop.functional`, `cydrop.module`,
+`cydrop.torch` and `cydrop.dask` all check through these helpers (the
+kernels trust what they are given), and the packed-mask layout rules live
+here too.
+
+Part of the package's internal API (docs/design.md, "The Python layer"):
+the names without a leading underscore are what the other modules may
+import; the underscored ones are this module's own."""
 from __future__ import annotations
 
 import math
@@ -14,20 +19,22 @@ import numpy.typing as npt
 
 from . import _kernels
 
-_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+#: the dtypes the kernels compute in (native byte order)
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _BOOL = np.dtype(bool)
 _UINT8 = np.dtype(np.uint8)
-_U64 = 1 << 64
+#: 2**64: seeds and stream positions are in [0, U64)
+U64 = 1 << 64
 
 
-def _short(value: object, limit: int = 60) -> str:
+def short(value: object, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages (a
     message must stay short whatever it was given: a list of 10**6 floats)."""
     text = reprlib.repr(value) if isinstance(value, (list, tuple, dict, set)) else repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _check_p(p: Any) -> float:
+def check_p(p: Any) -> float:
     """Return ``p`` as a float in [0, 1] or raise torch's ValueError."""
     if type(p) is float or type(p) is int:
         if 0 <= p <= 1:
@@ -35,11 +42,11 @@ def _check_p(p: Any) -> float:
     elif (isinstance(p, numbers.Real) and not isinstance(p, (bool, np.bool_))
           and 0 <= p <= 1):  # type: ignore[operator]  # NaN fails it (typeshed: no int <= Real)
         return float(p)
-    shown = p if type(p) in (float, int) else _short(p)
+    shown = p if type(p) in (float, int) else short(p)
     raise ValueError(f"dropout probability has to be between 0 and 1, but got {shown}")
 
 
-def _check_training(training: object) -> bool:
+def check_training(training: object) -> bool:
     """``training`` as a bool: a bool or numpy.bool_, anything else a
     TypeError (as torch: the string ``"no"`` would otherwise count as true)."""
     if training is True or training is False:
@@ -49,8 +56,10 @@ def _check_training(training: object) -> bool:
     raise TypeError(f"training must be a bool, got {type(training).__name__}")
 
 
-def _check_u64(value: Any, name: str) -> int:
-    if type(value) is int and 0 <= value < _U64:   # the common case, fast
+def check_u64(value: Any, name: str) -> int:
+    """``value`` as an int in [0, 2**64) (a seed, an offset): TypeError for a
+    non-integer (bools included), ValueError out of range, naming ``name``."""
+    if type(value) is int and 0 <= value < U64:   # the common case, fast
         return value
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
@@ -58,12 +67,12 @@ def _check_u64(value: Any, name: str) -> int:
         v = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
-    if not 0 <= v < _U64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {_short(v)}")
+    if not 0 <= v < U64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {short(v)}")
     return v
 
 
-def _check_return_mask(return_mask: object) -> Optional[Literal["bool", "bits"]]:
+def check_return_mask(return_mask: object) -> Optional[Literal["bool", "bits"]]:
     """``return_mask`` as None (no mask), "bool" or "bits"."""
     if return_mask is False:
         return None
@@ -72,7 +81,7 @@ def _check_return_mask(return_mask: object) -> Optional[Literal["bool", "bits"]]
     if return_mask == "bits":
         return "bits"
     raise ValueError(f"return_mask must be False, True, 'bool' or 'bits', "
-                     f"got {_short(return_mask)}")
+                     f"got {short(return_mask)}")
 
 
 def _byte_order_name(dtype: np.dtype[Any]) -> str:
@@ -90,7 +99,7 @@ def _shares_memory_exactly(a: npt.NDArray[Any]) -> bool:
     return bool(np.any(np.diff(offsets) < a.itemsize))
 
 
-def _check_written(a: npt.NDArray[Any], name: str) -> None:
+def check_written(a: npt.NDArray[Any], name: str) -> None:
     """An array the result is written into: writeable, no element sharing
     memory with another (as torch refuses: "more than one element of the
     written-to tensor refers to a single memory location")."""
@@ -104,7 +113,7 @@ def _check_written(a: npt.NDArray[Any], name: str) -> None:
                      f"more than one element would be written to one location")
 
 
-def _check_float_array(x: object, name: str, inplace: bool) -> npt.NDArray[np.floating[Any]]:
+def check_float_array(x: object, name: str, inplace: bool) -> npt.NDArray[np.floating[Any]]:
     """Return ``x`` as a float16/32/64 ndarray in native byte order; for
     ``inplace`` it must already be a writeable one, elements not overlapping."""
     if inplace:
@@ -114,7 +123,7 @@ def _check_float_array(x: object, name: str, inplace: bool) -> npt.NDArray[np.fl
     elif not isinstance(x, np.ndarray):
         x = np.asarray(x)
     dt = x.dtype
-    if dt not in _FLOATS:
+    if dt not in FLOAT_DTYPES:
         if dt.kind == "f" and dt.itemsize in (2, 4, 8) and not dt.isnative:
             if inplace:
                 raise TypeError(f"inplace=True needs native byte order, but {name} has dtype "
@@ -124,12 +133,14 @@ def _check_float_array(x: object, name: str, inplace: bool) -> npt.NDArray[np.fl
         raise TypeError(f"cydrop supports float16, float32 and float64 arrays, but {name} has "
                         f"dtype {dt}")
     if inplace:
-        _check_written(x, name)
+        check_written(x, name)
     return x
 
 
-def _check_out(out: object, x: npt.NDArray[Any],
-               inplace: bool) -> Optional[npt.NDArray[np.floating[Any]]]:
+def check_out(out: object, x: npt.NDArray[Any],
+              inplace: bool) -> Optional[npt.NDArray[np.floating[Any]]]:
+    """``out`` (or None): an ndarray of x's shape and dtype, written (see
+    `check_written`) unless it is ``x`` itself; with ``inplace`` only ``x``."""
     if out is None:
         return None
     if not isinstance(out, np.ndarray):
@@ -144,23 +155,23 @@ def _check_out(out: object, x: npt.NDArray[Any],
                 if out.dtype.newbyteorder("=") == x.dtype else "")
         raise ValueError(f"out has dtype {out.dtype}, expected {x.dtype}{note}")
     if out is not x:
-        _check_written(out, "out")
+        check_written(out, "out")
     return out
 
 
-def _check_shape(shape: Any) -> Tuple[Tuple[int, ...], int]:
+def check_shape(shape: Any) -> Tuple[Tuple[int, ...], int]:
     """``shape`` as a tuple of ints, its element count representable."""
     if isinstance(shape, (numbers.Integral, np.integer)):
         shape = (shape,)
     try:
         shape = tuple(operator.index(s) for s in shape)
     except TypeError:
-        raise TypeError(f"shape must be an int or a sequence of ints, got {_short(shape)}") from None
+        raise TypeError(f"shape must be an int or a sequence of ints, got {short(shape)}") from None
     if any(s < 0 for s in shape):
-        raise ValueError(f"shape must not have negative dimensions, got {_short(shape)}")
+        raise ValueError(f"shape must not have negative dimensions, got {short(shape)}")
     size = math.prod(shape)
     if size > np.iinfo(np.intp).max:
-        raise ValueError(f"shape {_short(shape)} has {size} elements, more than an array "
+        raise ValueError(f"shape {short(shape)} has {size} elements, more than an array "
                          f"can hold (at most {np.iinfo(np.intp).max})")
     return shape, size
 
@@ -171,15 +182,16 @@ class RankError(ValueError, RuntimeError):
     torch raises there (its texts are reproduced)."""
 
 
-def _check_scaling(scaling: object) -> Literal["inverted", "vanilla"]:
+def check_scaling(scaling: object) -> Literal["inverted", "vanilla"]:
+    """``scaling`` as "inverted" or "vanilla"; anything else a ValueError."""
     if scaling == "inverted":
         return "inverted"
     if scaling == "vanilla":
         return "vanilla"
-    raise ValueError(f"scaling must be 'inverted' or 'vanilla', got {_short(scaling)}")
+    raise ValueError(f"scaling must be 'inverted' or 'vanilla', got {short(scaling)}")
 
 
-def _check_noise_shape(noise_shape: Any,
+def check_noise_shape(noise_shape: Any,
                        shape: Sequence[Any]) -> Optional[Tuple[int, ...]]:
     """The mask's shape for ``noise_shape`` (Keras's rule: one entry per axis
     of x, each 1, None or x's size; None takes x's size), as a tuple; None
@@ -188,10 +200,10 @@ def _check_noise_shape(noise_shape: Any,
         return None
     if isinstance(noise_shape, (str, bytes)) or not hasattr(noise_shape, "__len__"):
         raise TypeError(f"noise_shape must be a sequence of ints or None, got "
-                        f"{_short(noise_shape)}")
+                        f"{short(noise_shape)}")
     ns = tuple(noise_shape)
     if len(ns) != len(shape):
-        raise ValueError(f"noise_shape {_short(ns)} must have one entry per axis of x, "
+        raise ValueError(f"noise_shape {short(ns)} must have one entry per axis of x, "
                          f"whose shape is {shape}")
     res: list[int] = []
     for n, s in zip(ns, shape):
@@ -199,21 +211,21 @@ def _check_noise_shape(noise_shape: Any,
             res.append(s)
             continue
         if isinstance(n, (bool, np.bool_)):
-            raise TypeError(f"noise_shape entries must be ints or None, got {_short(ns)}")
+            raise TypeError(f"noise_shape entries must be ints or None, got {short(ns)}")
         try:
             n = operator.index(n)
         except TypeError:
             raise TypeError(f"noise_shape entries must be ints or None, got "
-                            f"{_short(ns)}") from None
+                            f"{short(ns)}") from None
         if n != 1 and n != s:
-            raise ValueError(f"noise_shape {_short(ns)} does not broadcast against x's shape "
+            raise ValueError(f"noise_shape {short(ns)} does not broadcast against x's shape "
                              f"{shape}: each entry must be 1, None or x's size")
         res.append(n)
     noise = tuple(res)
     return None if noise == tuple(shape) else noise
 
 
-def _check_mask(mask: Any, x: npt.NDArray[Any], noise: Optional[Tuple[int, ...]] = None
+def check_mask(mask: Any, x: npt.NDArray[Any], noise: Optional[Tuple[int, ...]] = None
                 ) -> Tuple[Union[npt.NDArray[np.bool_], npt.NDArray[np.uint8]], bool]:
     """Return ``(mask, packed)``: a bool array of the mask's shape (x's, or the
     noise shape ``noise`` when not None), or packed bits (uint8,
@@ -247,11 +259,11 @@ def seed_from_rng(rng: object) -> int:
     """A 64-bit Philox seed from ``rng``: None (fresh entropy), an int (used as
     the seed itself) or a ``numpy.random.Generator`` (one draw)."""
     if rng is None:
-        return int(cast(int, np.random.SeedSequence().entropy)) % _U64
+        return int(cast(int, np.random.SeedSequence().entropy)) % U64
     if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, _U64, dtype=np.uint64))
+        return int(rng.integers(0, U64, dtype=np.uint64))
     if isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, (bool, np.bool_)):
-        return _check_u64(rng, "rng")
+        return check_u64(rng, "rng")
     raise TypeError(f"rng must be None, an int or a numpy.random.Generator, "
                     f"got {type(rng).__name__}")
 

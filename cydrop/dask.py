@@ -40,8 +40,8 @@ except ImportError as e:   # the extra is missing
     raise ImportError('cydrop.dask needs Dask: pip install "cydrop[dask]"') from e
 
 from . import _kernels
-from ._checks import (_FLOATS, _U64, _check_float_array, _check_p, _check_return_mask,
-                      _check_shape, _check_training, _check_u64, pack, packed_size)
+from ._checks import (FLOAT_DTYPES, U64, check_float_array, check_p, check_return_mask,
+                      check_shape, check_training, check_u64, pack, packed_size)
 from ._typing import BoolArray, FloatArray, ReturnMask, ShapeLike, Training
 
 __all__ = ["dropout", "dropout_backward", "keep_mask"]
@@ -66,11 +66,11 @@ def _check_dask_float(x: object, name: str) -> da.Array:
         raise TypeError(f"cydrop.dask needs NumPy blocks, but {name} has blocks of type "
                         f"{type(x._meta).__name__}")
     dt = x.dtype
-    if dt in _FLOATS:
+    if dt in FLOAT_DTYPES:
         return x
     # the in-memory check on an empty array of that dtype: the same message,
     # and the native dtype when only the byte order differs
-    native = _check_float_array(np.empty(0, dtype=dt), name, False).dtype
+    native = check_float_array(np.empty(0, dtype=dt), name, False).dtype
     return x.astype(native)
 
 
@@ -130,7 +130,7 @@ def _runs(gshape: Sequence[int], loc: _Location) -> tuple[npt.NDArray[np.int64],
 
 
 def _position(offset: int, start: SupportsInt) -> int:
-    return (offset + int(start)) % _U64
+    return (offset + int(start)) % U64
 
 
 def _short_run_mask(starts: npt.NDArray[np.int64], length: int, gshape: Sequence[int],
@@ -347,11 +347,11 @@ def dropout(x: da.Array, p: float = 0.5, *, seed: SupportsIndex, offset: Support
     >>> bool(np.array_equal(y.compute(), cydrop.dropout(a, 0.5, seed=1)))
     True
     """
-    p = _check_p(p)
-    training = _check_training(training)
-    seed = _check_u64(seed, "seed")
-    offset = _check_u64(offset, "offset")
-    kind = _check_return_mask(return_mask)
+    p = check_p(p)
+    training = check_training(training)
+    seed = check_u64(seed, "seed")
+    offset = check_u64(offset, "offset")
+    kind = check_return_mask(return_mask)
     x = _check_dask_float(x, "x")
     if (not training or p == 0.0) and not kind:
         return x   # no positions needed: unknown chunk sizes are fine
@@ -402,9 +402,9 @@ def dropout_backward(grad: da.Array, p: float = 0.5, *, seed: SupportsIndex,
     >>> bool(np.array_equal(dx.compute(), cydrop.dropout_backward(g, p=0.25, seed=9)))
     True
     """
-    p = _check_p(p)
-    seed = _check_u64(seed, "seed")
-    offset = _check_u64(offset, "offset")
+    p = check_p(p)
+    seed = check_u64(seed, "seed")
+    offset = check_u64(offset, "offset")
     grad = _check_dask_float(grad, "grad")
     if p == 0.0:
         return grad
@@ -429,10 +429,10 @@ def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsI
     >>> bool(np.array_equal(m.compute(), cydrop.keep_mask((7, 5), 0.5, seed=3)))
     True
     """
-    p = _check_p(p)
-    seed = _check_u64(seed, "seed")
-    offset = _check_u64(offset, "offset")
-    shape, _ = _check_shape(shape)
+    p = check_p(p)
+    seed = check_u64(seed, "seed")
+    offset = check_u64(offset, "offset")
+    shape, _ = check_shape(shape)
     chunks = da.core.normalize_chunks(chunks, shape, dtype=bool)
     m = _bool_mask(chunks, seed, offset, p)
     return _packed(m) if packed else m

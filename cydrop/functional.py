@@ -1,4 +1,17 @@
-"""Dropout as functions: argument checking (once, here) and dispatch to kernels.
+"""Dropout as functions: the one-call rule, argument checking (once, here),
+then straight down to the kernels (`cydrop._core`; docs/design.md, "The
+Python layer").
+
+The one-call rule has two halves.  The Python half is one predicate on the
+arguments, `cydrop._core.one_call` (its table: ``_core.ONE_CALL_RULE``):
+`dropout` and `dropout_backward` ask it first, and it alone decides
+whether a call may skip the checks here for one kernel entry
+(``_kernels.default_forward`` / ``default_masked``).  The C half is the
+entries' own checks on the arrays (exact ``numpy.ndarray``, native float
+dtype, alignment, writeability, overlap), which decline -- touching
+nothing -- what they cannot take: the call then goes through the checks
+below, which convert or raise.  A new parameter goes into the rule's table
+and `one_call` too (tests/test_one_call.py fails until it does).
 
 Semantics follow ``torch.nn.functional.dropout``; the mask comes from the
 counter-based Philox4x32-10 stream described in docs/design.md ("The random
@@ -10,18 +23,18 @@ from __future__ import annotations
 
 import math
 import operator
-import warnings
 
-from typing import (Any, Iterable, Literal, Protocol, Sequence, SupportsIndex, SupportsInt, cast,
+from typing import (Any, Iterable, Literal, Protocol, SupportsIndex, SupportsInt, cast,
                     overload)
 
 import numpy as np
 import numpy.typing as npt
 
-from . import _kernels, _processes
-from ._checks import (RankError, _check_float_array, _check_mask, _check_noise_shape,
-                      _check_out, _check_p, _check_return_mask, _check_scaling, _check_shape,
-                      _check_training, _check_u64, _short, _U64, pack, packed_size, seed_from_rng, unpack)
+from . import _core, _kernels, _processes
+from ._core import one_call
+from ._checks import (U64, check_float_array, check_mask, check_noise_shape, check_out,
+                      check_p, check_return_mask, check_scaling, check_shape, check_training,
+                      check_u64, pack, packed_size, seed_from_rng, short)
 from ._typing import (BitsArray, BoolArray, FloatArray, MaskArray, NoiseShape, ReturnMask,
                       RNGLike, Scaling, ShapeLike, Training)
 
@@ -41,77 +54,9 @@ __all__ = [
     "initial_seed",
 ]
 
-def _apply_mask(x: FloatArray, res: FloatArray, mask: npt.NDArray[Any], packed: bool,
-                scale: float, noise: tuple[int, ...] | None = None,
-                affine: tuple[float, float] | None = None) -> None:
-    """res = mask ? x * scale : 0 from a checked mask (bool, or packed bits;
-    of the noise shape ``noise`` when not None, broadcast against x).
-    Positional: the hot path (``masked_scale(x, out, mask, bits, scale)``)."""
-    if noise is not None:
-        m = unpack(mask, noise) if packed else mask
-        _kernels.masked_scale(x, res, np.broadcast_to(m, x.shape), None, scale, affine)
-    elif packed:
-        _kernels.masked_scale(x, res, None, mask, scale, affine)
-    else:
-        _kernels.masked_scale(x, res, mask, None, scale, affine)
-
-
-# SELU's negative saturation value -scale * alpha, which alpha dropout gives
-# the dropped elements (torch's constant, alpha' = -1.7580993408473766)
-ALPHA_PRIME = -1.7580993408473766
-
-
-def _alpha_constants(p: float, dtype: np.dtype[Any]) -> tuple[float, float, float]:
-    """``(a, b_keep, b_drop)`` of alpha dropout as torch computes them:
-    ``a = 1 / sqrt((alpha**2 p + 1)(1 - p))`` in double, then the results
-    rounded as torch's float ops round them in the compute dtype (float32
-    for float16): kept ``x * a + b_keep``, dropped ``b_drop = -alpha a +
-    alpha a p``."""
-    alpha = -ALPHA_PRIME
-    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
-    t = np.float64 if dtype == np.float64 else np.float32
-    b_keep = t(alpha * a * p)
-    b_drop = t(-t(alpha * a)) + b_keep
-    return float(t(a)), float(b_keep), float(b_drop)
-
-
-# ``scaling=_ALPHA``: alpha dropout through `dropout` / `dropout_backward`
-# (private: the public scalings are "inverted" and "vanilla")
-_ALPHA: Any = object()
-
-# what a forward computes ("alpha": `alpha_dropout`; see `_dropout`)
-_Mode = Literal["inverted", "vanilla", "alpha"]
-
-
-def _mode_scale(mode: object, p: float,
-                dtype: np.dtype[Any]) -> tuple[float, tuple[float, float] | None]:
-    """``(scale, affine)`` a training forward applies to the kept elements."""
-    if mode == "inverted":
-        return 1.0 / (1.0 - p), None
-    if mode == "vanilla":
-        return 1.0, None
-    a, b_keep, b_drop = _alpha_constants(p, dtype)      # mode is _ALPHA
-    return a, (b_keep, b_drop)
-
-
-def _draw_noise_mask(noise: tuple[int, ...], p: float, seed: int, offset: int) -> BoolArray:
-    """The bool keep-mask of the noise shape (mask element j: word offset + j)."""
-    m = np.empty(noise, dtype=bool)
-    _kernels.draw_mask(noise, seed=seed, offset=offset, thr=_kernels.threshold(p), mask_out=m)
-    return m
-
-
-def _result_buffer(x: FloatArray, inplace: bool,
-                   out: FloatArray | None) -> tuple[FloatArray, FloatArray | None]:
-    """Where the result goes, and where it must be copied afterwards (only
-    when ``out`` overlaps ``x`` other than element for element)."""
-    if inplace:
-        return x, None
-    if out is None:
-        return np.empty_like(x), None
-    if out is x or _kernels.overlap(out, x) != 2:
-        return out, None
-    return np.empty_like(x), out
+# alpha dropout's constant and rounding (tests and users read them here)
+ALPHA_PRIME = _core.ALPHA_PRIME
+_alpha_constants = _core.alpha_constants
 
 
 # ---------------------------------------------------------------------------
@@ -142,8 +87,8 @@ def manual_seed(seed: SupportsIndex | None) -> None:
     for reproducible workers.
     """
     if seed is None:
-        seed = int(cast(int, np.random.SeedSequence().entropy)) % _U64
-    _kernels.default_stream_reset(_check_u64(seed, "seed"))
+        seed = int(cast(int, np.random.SeedSequence().entropy)) % U64
+    _kernels.default_stream_reset(check_u64(seed, "seed"))
 
 
 def initial_seed() -> int:
@@ -169,9 +114,9 @@ def _resolve_stream(seed: SupportsIndex | None, offset: SupportsIndex, rng: RNGL
     if seed is not None:
         if rng is not None:
             raise ValueError("give seed= or rng=, not both")
-        return _check_u64(seed, "seed"), _check_u64(offset, "offset")
+        return check_u64(seed, "seed"), check_u64(offset, "offset")
     if rng is not None:
-        return seed_from_rng(rng), _check_u64(offset, "offset")
+        return seed_from_rng(rng), check_u64(offset, "offset")
     if offset:
         raise ValueError("offset= needs seed= (or rng=): the default stream "
                          "keeps its own position")
@@ -180,27 +125,6 @@ def _resolve_stream(seed: SupportsIndex | None, offset: SupportsIndex, rng: RNGL
 
 # ---------------------------------------------------------------------------
 # Public functions
-
-
-def _full_mask(shape: tuple[int, ...], size: int, kind: str, keep: bool) -> npt.NDArray[Any]:
-    """All kept (``keep``) or all dropped, in the form ``kind`` names."""
-    if kind == "bits":
-        return pack(np.full(size, keep))
-    return np.full(shape, keep)
-
-
-def _empty_mask(shape: tuple[int, ...], size: int, kind: str) -> npt.NDArray[Any]:
-    if kind == "bits":
-        return np.empty(packed_size(size), dtype=np.uint8)
-    return np.empty(shape, dtype=bool)
-
-
-def _as_kind(mask: npt.NDArray[Any], packed: bool, kind: str,
-             shape: tuple[int, ...]) -> npt.NDArray[Any]:
-    """A given mask in the form ``return_mask`` asks for."""
-    if kind == "bits":
-        return mask if packed else pack(mask)
-    return unpack(mask, shape) if packed else mask
 
 
 @overload
@@ -309,117 +233,41 @@ def dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = True, inplace
     >>> m.shape, bool(np.all(y == np.where(m, 2.0, 0.0)))
     ((2, 3, 1, 1), True)
     """
-    if (type(p) is float and 0.0 < p < 1.0 and training is True and rng is None
-            and return_mask is False and noise_shape is None
-            and type(scaling) is str and (scaling == "inverted" or scaling == "vanilla")
-            and (inplace is False or inplace is True) and type(offset) is int
-            and ((seed is None and offset == 0) or (mask is None and type(seed) is int
-                                                      and 0 <= seed < _U64 and 0 <= offset < _U64))):
-        # every argument at its default but x, p, out, inplace and one of
-        # mask= or (seed=, offset=): one kernel call, which declines (None)
-        # unless the arrays are plain ones
-        vanilla = scaling == "vanilla"
-        if mask is None:
-            res = _kernels.default_forward(x, p, out, inplace, seed, offset, vanilla)
-        elif seed is None:
-            res = _kernels.default_masked(x, mask, p, out, inplace, vanilla)
-        else:
-            res = None
-        if res is not None:
-            return res
-    mode = scaling
-    if scaling != "inverted" and scaling is not _ALPHA:
-        mode = _check_scaling(scaling)
-    p = _check_p(p)
-    training = _check_training(training)
-    x = _check_float_array(x, "x", inplace)
-    out = _check_out(out, x, inplace)
-    kind = _check_return_mask(return_mask)
-    noise = None if noise_shape is None else _check_noise_shape(noise_shape, x.shape)
+    # the one-call rule (cydrop._core.one_call): dropout's own arguments, in
+    # its order; None when the call takes the general path below
+    res = one_call(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
+                         noise_shape, scaling)
+    if res is not None:
+        return res
+    mode = check_scaling(scaling)
+    p = check_p(p)
+    training = check_training(training)
+    x = check_float_array(x, "x", inplace)
+    out = check_out(out, x, inplace)
+    kind = check_return_mask(return_mask)
+    noise = check_noise_shape(noise_shape, x.shape)
+    return _forward_to_kernels(x, p, training=training, inplace=inplace, out=out, kind=kind,
+                               noise=noise, mode=mode, mask=mask, seed=seed, offset=offset,
+                               rng=rng)
+
+
+def _forward_to_kernels(x: FloatArray, p: float, *, training: bool, inplace: bool,
+                        out: FloatArray | None, kind: Literal["bool", "bits"] | None,
+                        noise: tuple[int, ...] | None, mode: _core.Mode,
+                        mask: npt.ArrayLike | None, seed: SupportsIndex | None,
+                        offset: SupportsIndex,
+                        rng: RNGLike) -> FloatArray | tuple[FloatArray, MaskArray]:
+    """The rest of a forward whose other arguments are checked: the mask
+    checked, or the stream resolved (only when a mask is drawn), then
+    `cydrop._core.forward`."""
     packed = False
+    s = o = 0
     if mask is not None:
-        mask, packed = _check_mask(mask, x, noise)
-    mshape = x.shape if noise is None else noise
-
-    if not training or (p == 0.0 and mask is None):
-        if training or mode != "vanilla" or p == 0.0:
-            res = x
-            if out is not None and out is not x:
-                np.copyto(out, x)
-                res = out
-        else:   # vanilla evaluation: x * (1 - p)
-            res, copy_to = _result_buffer(x, inplace, out)
-            _scaled(x, res, 1.0 - p)
-            res = _finish(res, copy_to)
-        return (res, _full_mask(mshape, math.prod(mshape), kind, True)) if kind else res
-
-    if p == 1.0:  # x is not read: zeros straight into the result
-        res = x if inplace else (np.empty_like(x) if out is None else out)
-        res[...] = 0
-        return (res, _full_mask(mshape, math.prod(mshape), kind, False)) if kind else res
-
-    if mode == "inverted":
-        scale, affine = 1.0 / (1.0 - p), None
-    else:
-        scale, affine = _mode_scale(mode, p, x.dtype)
-    res, copy_to = _result_buffer(x, inplace, out)
-    if mask is not None:
-        _apply_mask(x, res, mask, packed, scale, noise, affine)
-        ret_mask = _as_kind(mask, packed, kind, mshape) if kind else None
-    elif noise is not None:
-        seed, offset = _resolve_stream(seed, offset, rng, math.prod(noise))
-        m = _draw_noise_mask(noise, p, seed, offset)
-        _kernels.masked_scale(x, res, np.broadcast_to(m, x.shape), None, scale, affine)
-        ret_mask = (pack(m) if kind == "bits" else m) if kind else None
-    else:
-        seed, offset = _resolve_stream(seed, offset, rng, x.size)
-        ret_mask = _empty_mask(x.shape, x.size, kind) if kind else None
-        if kind is None and affine is None:
-            _kernels.fused_forward(x, res, seed, offset, _kernels.threshold(p), scale)
-        else:
-            _kernels.fused_forward(x, res, seed, offset, _kernels.threshold(p), scale,
-                                   ret_mask if kind == "bool" else None,
-                                   ret_mask if kind == "bits" else None, affine)
-    res = _finish(res, copy_to)
-    return (res, ret_mask) if ret_mask is not None else res
-
-
-def _scaled(x: FloatArray, res: FloatArray, scale: float) -> None:
-    """res = x * scale (one flag, True, broadcast over the whole array)."""
-    _kernels.masked_scale(x, res, np.broadcast_to(np.True_, x.shape), None, scale)
-
-
-def _finish(res: FloatArray, copy_to: FloatArray | None) -> FloatArray:
-    if copy_to is not None:
-        np.copyto(copy_to, res)
-        return copy_to
-    return res
-
-
-@overload
-def _dropout(x: npt.ArrayLike, p: float, training: Training, inplace: bool,
-             mask: npt.ArrayLike | None, seed: SupportsIndex | None, offset: SupportsIndex,
-             rng: RNGLike, out: FloatArray | None, return_mask: Literal[False],
-             noise_shape: NoiseShape, mode: _Mode) -> FloatArray: ...
-@overload
-def _dropout(x: npt.ArrayLike, p: float, training: Training, inplace: bool,
-             mask: npt.ArrayLike | None, seed: SupportsIndex | None, offset: SupportsIndex,
-             rng: RNGLike, out: FloatArray | None, return_mask: Literal["bool", "bits"],
-             noise_shape: NoiseShape, mode: _Mode) -> tuple[FloatArray, MaskArray]: ...
-@overload
-def _dropout(x: npt.ArrayLike, p: float, training: Training, inplace: bool,
-             mask: npt.ArrayLike | None, seed: SupportsIndex | None, offset: SupportsIndex,
-             rng: RNGLike, out: FloatArray | None, return_mask: ReturnMask,
-             noise_shape: NoiseShape, mode: _Mode
-             ) -> FloatArray | tuple[FloatArray, MaskArray]: ...
-def _dropout(x: npt.ArrayLike, p: float, training: Training, inplace: bool,
-             mask: npt.ArrayLike | None, seed: SupportsIndex | None, offset: SupportsIndex,
-             rng: RNGLike, out: FloatArray | None, return_mask: ReturnMask,
-             noise_shape: NoiseShape, mode: _Mode) -> FloatArray | tuple[FloatArray, MaskArray]:
-    """`dropout` for every mode ("inverted", "vanilla", "alpha"), positional."""
-    return dropout(x, p, training, inplace, mask=mask, seed=seed, offset=offset, rng=rng,
-                   out=out, return_mask=return_mask, noise_shape=noise_shape,
-                   scaling=_ALPHA if mode == "alpha" else mode)
+        mask, packed = check_mask(mask, x, noise)
+    elif training and 0.0 < p < 1.0:
+        s, o = _resolve_stream(seed, offset, rng, x.size if noise is None else math.prod(noise))
+    return _core.forward(x, p, training=training, inplace=inplace, out=out, kind=kind,
+                         noise=noise, mode=mode, mask=mask, packed=packed, seed=s, offset=o)
 
 
 def dropout_backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None = None, p: float = 0.5, *,
@@ -469,135 +317,60 @@ def dropout_backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None = None, p: 
     >>> bool(np.array_equal(dx, cydrop.dropout_backward(g, p=0.5, seed=2, offset=0)))
     True
     """
-    if (type(p) is float and 0.0 < p < 1.0 and noise_shape is None
-            and type(scaling) is str and (scaling == "inverted" or scaling == "vanilla")
-            and (inplace is False or inplace is True)):
-        # a stored mask, or (seed=, offset=) to recompute it, every other
-        # argument at its default but out and inplace: one kernel call, which
-        # declines (None) unless the arrays are plain ones
-        res = None
-        vanilla = scaling == "vanilla"
-        if mask is not None and seed is None:
-            res = _kernels.default_masked(grad, mask, p, out, inplace, vanilla)
-        elif (mask is None and type(seed) is int and type(offset) is int
-                and 0 <= seed < _U64 and 0 <= offset < _U64):
-            res = _kernels.default_forward(grad, p, out, inplace, seed, offset, vanilla)
-        if res is not None:
-            return res
-    mode = scaling
-    if scaling != "inverted" and scaling is not _ALPHA:
-        mode = _check_scaling(scaling)
-    p = _check_p(p)
-    grad = _check_float_array(grad, "grad", inplace)
-    out = _check_out(out, grad, inplace)
+    # the one-call rule (cydrop._core.one_call), as `dropout` takes it
+    res = one_call(grad, p, True, inplace, mask, seed, offset, None, out, False, noise_shape,
+                   scaling, True)
+    if res is not None:
+        return res
+    return _checked_backward(grad, mask, p, seed=seed, offset=offset, inplace=inplace, out=out,
+                             noise_shape=noise_shape, mode=check_scaling(scaling))
+
+
+def _checked_backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None, p: float, *,
+                      seed: SupportsIndex | None, offset: SupportsIndex, inplace: bool,
+                      out: FloatArray | None, noise_shape: NoiseShape,
+                      mode: _core.Mode) -> FloatArray:
+    """`dropout_backward` and `alpha_dropout_backward` past the one-call
+    rule: every argument checked once, then `cydrop._core.backward`."""
+    p = check_p(p)
+    grad = check_float_array(grad, "grad", inplace)
+    out = check_out(out, grad, inplace)
     if (mask is None) == (seed is None):
         raise ValueError("dropout_backward needs exactly one of mask= or seed=")
-    noise = None if noise_shape is None else _check_noise_shape(noise_shape, grad.shape)
-    packed = False
+    noise = check_noise_shape(noise_shape, grad.shape)
     if mask is not None:
-        mask, packed = _check_mask(mask, grad, noise)
-    else:
-        seed = _check_u64(seed, "seed")
-        offset = _check_u64(offset, "offset")
-    res, copy_to = _result_buffer(grad, inplace, out)
-    if p == 1.0:
-        res[...] = 0
-        return _finish(res, copy_to)
-    scale = 1.0 / (1.0 - p) if mode == "inverted" else _mode_scale(mode, p, grad.dtype)[0]
-    if mask is not None:
-        _apply_mask(grad, res, mask, packed, scale, noise)
-    elif noise is not None:     # seed and offset: ints, checked above
-        m = _draw_noise_mask(noise, p, cast(int, seed), cast(int, offset))
-        _kernels.masked_scale(grad, res, np.broadcast_to(m, grad.shape), None, scale)
-    else:
-        _kernels.fused_forward(grad, res, cast(int, seed), cast(int, offset),
-                               _kernels.threshold(p), scale)
-    return _finish(res, copy_to)
-
-
-def _backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None, p: float,
-              seed: SupportsIndex | None, offset: SupportsIndex, inplace: bool,
-              out: FloatArray | None, noise_shape: NoiseShape, mode: _Mode) -> FloatArray:
-    """`dropout_backward` for every mode: ``grad * keep * scale`` with the
-    mode's scale (alpha dropout: ``a``), positional."""
-    return dropout_backward(grad, mask, p, seed=seed, offset=offset, inplace=inplace, out=out,
-                            noise_shape=noise_shape,
-                            scaling=_ALPHA if mode == "alpha" else mode)
+        m, packed = check_mask(mask, grad, noise)
+        return _core.backward(grad, p, inplace=inplace, out=out, noise=noise, mode=mode,
+                              mask=m, packed=packed)
+    return _core.backward(grad, p, inplace=inplace, out=out, noise=noise, mode=mode,
+                          seed=check_u64(seed, "seed"), offset=check_u64(offset, "offset"))
 
 
 # ---------------------------------------------------------------------------
 # Channel-wise dropout (torch's dropout1d/2d/3d): noise_shape (N, C, 1, ...)
 
 
-_DIMS_NOTE = {
-    "dropout1d": ("1 spatial dimension", "2D or 3D"),
-    "dropout2d": ("2 spatial dimensions", "3D or 4D"),
-    "dropout3d": ("3 spatial dimensions", "4D or 5D"),
-}
-
-
-def _feature_noise(shape: Sequence[int], active: bool) -> tuple[int, ...] | None:
-    """torch's feature noise: ``(N, C, 1, ...)``; fewer than 2 axes is an
-    error when a mask is actually drawn (``active``), else one flag per
-    element (None)."""
-    if len(shape) < 2:
-        if active:
-            raise RankError("Feature dropout requires at least 2 dimensions in the input")
-        return None
-    return tuple(shape[:2]) + (1,) * (len(shape) - 2)
-
-
-def _channel_noise(name: str, shape: Sequence[int], active: bool,
-                   stacklevel: int = 3) -> tuple[int, ...] | None:
-    """The noise shape torch's ``name`` (dropout1d/2d/3d) gives an input of
-    ``shape``, with its errors and deprecation warnings (same texts)."""
-    nd = len(shape)
-    spatial, ranks = _DIMS_NOTE[name]
-    lo = int(ranks[0])
-    if name == "dropout1d":
-        if nd not in (2, 3):
-            raise RankError(
-                f"dropout1d: Expected 2D or 3D input, but received a {nd}D input. "
-                "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
-                "spatial dimension, a channel dimension, and an optional batch dimension "
-                "(i.e. 2D or 3D inputs).")
-    elif nd not in (lo, lo + 1):
-        warnings.warn(
-            f"{name}: Received a {nd}-D input to {name}, which is deprecated "
-            "and will result in an error in a future release. To retain the behavior "
-            "and silence this warning, please use dropout instead. Note that "
-            f"{name} exists to provide channel-wise dropout on inputs with {spatial}, "
-            f"a channel dimension, and an optional batch dimension (i.e. {ranks} inputs).",
-            stacklevel=stacklevel)
-    if name == "dropout2d":
-        if nd == 3:
-            warnings.warn(
-                "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
-                "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
-                "where C is the channel dim. This behavior will change in a future release "
-                "to interpret the input as one without a batch dimension, i.e. shape "
-                "(C, H, W). To maintain the 1D channel-wise dropout behavior, please switch "
-                "to using dropout1d instead.", stacklevel=stacklevel)
-        return _feature_noise(shape, active)
-    if nd == lo + 1:                       # batched
-        return _feature_noise(shape, active)
-    noise = _feature_noise((1,) + tuple(shape), active)   # unsqueezed, as torch
-    return None if noise is None else noise[1:]
-
-
 def _channelwise(name: str | None, x: npt.ArrayLike, p: float, training: Training,
                  inplace: bool, mask: npt.ArrayLike | None, seed: SupportsIndex | None,
                  offset: SupportsIndex, rng: RNGLike, out: FloatArray | None,
                  return_mask: ReturnMask,
-                 mode: _Mode) -> FloatArray | tuple[FloatArray, MaskArray]:
-    p = _check_p(p)
-    training = _check_training(training)
-    x = _check_float_array(x, "x", inplace)
+                 mode: _core.Mode) -> FloatArray | tuple[FloatArray, MaskArray]:
+    """dropout1d/2d/3d (``name``) and feature_alpha_dropout (None): the
+    checks, torch's noise shape for x (its errors and warnings, pointing at
+    the caller of the public function), then the way down."""
+    p = check_p(p)
+    training = check_training(training)
+    x = check_float_array(x, "x", inplace)
     active = training and 0.0 < p < 1.0 and x.size > 0
-    noise = (_channel_noise(name, x.shape, active, stacklevel=4) if name
-             else _feature_noise(x.shape, active))
-    return _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
-                    noise, mode)
+    noise = (_core.channel_noise(name, x.shape, active, stacklevel=4) if name
+             else _core.feature_noise(x.shape, active))
+    if noise == x.shape:
+        noise = None                # one flag per element: the plain call
+    out = check_out(out, x, inplace)
+    kind = check_return_mask(return_mask)
+    return _forward_to_kernels(x, p, training=training, inplace=inplace, out=out, kind=kind,
+                               noise=noise, mode=mode, mask=mask, seed=seed, offset=offset,
+                               rng=rng)
 
 
 _CHANNEL_DOC = """Channel-wise dropout, as ``torch.nn.functional.{name}``: each
@@ -670,7 +443,7 @@ def _channel_function(name: str) -> _ChannelFunction:
            out: FloatArray | None = None, return_mask: ReturnMask = False,
            scaling: Scaling = "inverted") -> FloatArray | tuple[FloatArray, MaskArray]:
         return _channelwise(name, x, p, training, inplace, mask, seed, offset, rng, out,
-                            return_mask, _check_scaling(scaling))
+                            return_mask, check_scaling(scaling))
     fn.__name__ = fn.__qualname__ = name
     return cast(_ChannelFunction, fn)
 
@@ -752,8 +525,15 @@ def alpha_dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = False,
     >>> bool(np.allclose(y, np.where(m, a * b, a * (b - 1.7580993408473766))))
     True
     """
-    return _dropout(x, p, training, inplace, mask, seed, offset, rng, out, return_mask,
-                    noise_shape, "alpha")
+    p = check_p(p)
+    training = check_training(training)
+    x = check_float_array(x, "x", inplace)
+    out = check_out(out, x, inplace)
+    kind = check_return_mask(return_mask)
+    noise = check_noise_shape(noise_shape, x.shape)
+    return _forward_to_kernels(x, p, training=training, inplace=inplace, out=out, kind=kind,
+                               noise=noise, mode="alpha", mask=mask, seed=seed, offset=offset,
+                               rng=rng)
 
 
 @overload
@@ -820,7 +600,8 @@ def alpha_dropout_backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None = Non
     >>> bool(np.array_equal(g > 0, m))
     True
     """
-    return _backward(grad, mask, p, seed, offset, inplace, out, noise_shape, "alpha")
+    return _checked_backward(grad, mask, p, seed=seed, offset=offset, inplace=inplace, out=out,
+                             noise_shape=noise_shape, mode="alpha")
 
 
 @overload
@@ -848,16 +629,16 @@ def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsI
     >>> bool(np.array_equal(m, m2))
     True
     """
-    p = _check_p(p)
-    seed = _check_u64(seed, "seed")
-    offset = _check_u64(offset, "offset")
-    shape, size = _check_shape(shape)
+    p = check_p(p)
+    seed = check_u64(seed, "seed")
+    offset = check_u64(offset, "offset")
+    shape, size = check_shape(shape)
     m: npt.NDArray[Any] = (np.empty(packed_size(size), np.uint8) if packed
                            else np.empty(shape, dtype=bool))
     if size == 0:
         return m
     if p == 0.0 or p == 1.0:
-        return _full_mask(shape, size, "bits" if packed else "bool", p == 0.0)
+        return pack(np.full(size, p == 0.0)) if packed else np.full(shape, p == 0.0)
     thr = _kernels.threshold(p)
     if packed:
         _kernels.draw_mask(shape, seed=seed, offset=offset, thr=thr, bits_out=m)
@@ -881,14 +662,14 @@ def stream_words(seed: SupportsIndex, offset: SupportsIndex,
     >>> bool((cydrop.stream_words(5, 2**64 - 2, 4)[2:] == cydrop.stream_words(5, 0, 2)).all())
     True
     """
-    seed = _check_u64(seed, "seed")
-    offset = _check_u64(offset, "offset")
+    seed = check_u64(seed, "seed")
+    offset = check_u64(offset, "offset")
     try:
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"n must be an integer, got {type(n).__name__}") from None
     if not 0 <= n <= np.iinfo(np.intp).max // 4:
-        raise ValueError(f"n must be in [0, {np.iinfo(np.intp).max // 4}], got {_short(n)}")
+        raise ValueError(f"n must be in [0, {np.iinfo(np.intp).max // 4}], got {short(n)}")
     words = np.empty(n, dtype=np.uint32)
     _kernels.stream_into(words, seed, offset)
     return words

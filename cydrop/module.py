@@ -11,10 +11,10 @@ from typing import Any, Literal, SupportsIndex, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from . import _kernels, _processes
+from . import _core, _kernels, _processes
 from . import functional as F
-from ._checks import (_check_float_array, _check_noise_shape, _check_p, _check_scaling,
-                      _check_u64, _short, seed_from_rng, unpack)
+from ._checks import (check_float_array, check_mask, check_noise_shape, check_p, check_scaling,
+                      check_u64, short, seed_from_rng, unpack)
 from ._typing import (BoolArray, FloatArray, MaskStorage, NoiseShape, RNGLike, Scaling,
                       Training)
 
@@ -131,13 +131,13 @@ class Dropout:
     """
 
     # "inverted", "vanilla" or "alpha": what a forward computes (see
-    # cydrop.functional._dropout)
-    _mode: F._Mode = "inverted"
+    # cydrop._core.forward)
+    _mode: _core.Mode = "inverted"
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RNGLike = None,
                  mask_storage: MaskStorage = "bits",
                  noise_shape: NoiseShape = None, scaling: Scaling = "inverted") -> None:
-        self.p = _check_p(p)
+        self.p = check_p(p)
         self.inplace = bool(inplace)
         if mask_storage not in _STORAGES:
             raise ValueError(f"mask_storage must be one of {_STORAGES}, got {mask_storage!r}")
@@ -145,11 +145,11 @@ class Dropout:
         if noise_shape is not None:
             # the entries are checked against each input; the form here
             # (before tuple(): a bare int gets the sequence message)
-            _check_noise_shape(noise_shape, noise_shape)
+            check_noise_shape(noise_shape, noise_shape)
             noise_shape = tuple(None if n is None else operator.index(n) for n in noise_shape)
         self.noise_shape: tuple[int | None, ...] | None = noise_shape
         if type(self)._mode != "alpha":
-            self._mode = _check_scaling(scaling)
+            self._mode = check_scaling(scaling)
         # (seed, offset); a forward reserves its range atomically (`Stream.take`)
         self._stream = _kernels.Stream(seed_from_rng(rng), 0)
         # keyed from the OS: re-keyed in a forked child (see _fork_layers)
@@ -194,10 +194,10 @@ class Dropout:
             seed, offset = state
         except (TypeError, ValueError):
             raise TypeError(f"state must be a (seed, offset) pair of ints in [0, 2**64), "
-                            f"got {_short(state)}") from None
+                            f"got {short(state)}") from None
         for name, v in (("seed", seed), ("offset", offset)):
             try:
-                _check_u64(v, name)
+                check_u64(v, name)
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"state: {exc} (state must be a (seed, offset) pair of "
                                 f"ints in [0, 2**64))") from None
@@ -271,48 +271,55 @@ class Dropout:
         """The mask's shape for input ``x`` (None: one flag per element)."""
         if self.noise_shape is None:
             return None
-        return _check_noise_shape(self.noise_shape, x.shape)
+        return check_noise_shape(self.noise_shape, x.shape)
 
     def forward(self, x: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> FloatArray:
         """Dropout of ``x``; in train mode with ``mask`` (bool, of x's shape or
         the noise shape) that mask is applied instead of a drawn one."""
+        # x and the mask are checked once, here, before the stream range is
+        # taken (a call that fails leaves the position where it was); then
+        # one straight way down: the one-call rule, or cydrop._core.forward
         p = self.p
         mode = self._mode
         inplace = self.inplace
-        # checked before the stream range is taken: a call that fails leaves
-        # the position where it was
-        x = _check_float_array(x, "x", inplace)
-        noise = self._noise(x, self.training and 0.0 < p < 1.0 and x.size > 0)
-        if not self.training:
-            out = F._dropout(x, p, False, inplace, None, None, 0, None, None, False, noise,
-                             mode)
-            saved: tuple[str, Any] = (
-                ("scale", 1.0 - p) if mode == "vanilla" and p != 0.0 else ("identity", None))
+        training = self.training
+        x = check_float_array(x, "x", inplace)
+        noise = self._noise(x, training and 0.0 < p < 1.0 and x.size > 0)
+        if noise == x.shape:
+            noise = None            # one flag per element: the plain call
+        saved: tuple[Any, ...]
+        if not training:
+            out = _core.forward(x, p, training=False, inplace=inplace, out=None, kind=None,
+                                noise=noise, mode=mode)
+            saved = ("scale", 1.0 - p) if mode == "vanilla" and p != 0.0 else ("identity", None)
             self._saved = saved + (p, out.shape, noise)
             return out
         storage = self.mask_storage
         want: Literal["bool", "bits"] = "bool" if storage == "bool" else "bits"
         if mask is not None:
-            out, m = F._dropout(x, p, True, inplace, mask, None, 0, None, None, want, noise,
-                                mode)
+            checked, packed = check_mask(mask, x, noise)
+            out, m = _core.forward(x, p, training=True, inplace=inplace, out=None, kind=want,
+                                   noise=noise, mode=mode, mask=checked, packed=packed)
             if not isinstance(mask, (list, tuple)) and np.may_share_memory(m, mask):
                 m = m.copy()        # the caller's array: it may change after the call
             saved = ("zeros", None) if p == 1.0 else (want, _read_only(m))
-        elif p == 0.0:
-            out = F._dropout(x, p, True, inplace, None, None, 0, None, None, False, noise, mode)
-            saved = ("identity", None)
-        elif p == 1.0:
-            out = F._dropout(x, p, True, inplace, None, None, 0, None, None, False, noise, mode)
-            saved = ("zeros", None)
+        elif p == 0.0 or p == 1.0:
+            out = _core.forward(x, p, training=True, inplace=inplace, out=None, kind=None,
+                                noise=noise, mode=mode)
+            saved = ("identity", None) if p == 0.0 else ("zeros", None)
         else:
             seed, offset = self._take(x.size if noise is None else math.prod(noise))
             if storage == "recompute":
-                out = F._dropout(x, p, True, inplace, None, seed, offset, None, None, False,
-                                 noise, mode)
+                res = _core.one_call(x, p, inplace=inplace, seed=seed, offset=offset,
+                                     noise_shape=noise, scaling=mode)
+                out = res if res is not None else _core.forward(
+                    x, p, training=True, inplace=inplace, out=None, kind=None, noise=noise,
+                    mode=mode, seed=seed, offset=offset)
                 saved = ("stream", (seed, offset))
             else:
-                out, m = F._dropout(x, p, True, inplace, None, seed, offset, None, None, want,
-                                    noise, mode)
+                out, m = _core.forward(x, p, training=True, inplace=inplace, out=None,
+                                       kind=want, noise=noise, mode=mode, seed=seed,
+                                       offset=offset)
                 saved = (want, _read_only(m))
         self._saved = saved + (p, out.shape, noise)
         return out
@@ -329,7 +336,7 @@ class Dropout:
         if saved is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before a forward")
         kind, data, p, shape, noise = saved
-        grad = _check_float_array(grad, "grad", False)
+        grad = check_float_array(grad, "grad", False)
         if grad.shape != shape:
             raise ValueError(f"grad has shape {grad.shape}, but the last forward's input "
                              f"had shape {shape}")
@@ -337,14 +344,26 @@ class Dropout:
             return grad
         if kind == "scale":
             res = np.empty_like(grad)
-            F._scaled(grad, res, data)
+            _core.scaled(grad, res, data)
             return res
         if kind == "zeros":
             return np.zeros_like(grad)
+        mode = self._mode
         if kind == "stream":
             seed, offset = data
-            return F._backward(grad, None, p, seed, offset, False, None, noise, self._mode)
-        return F._backward(grad, data, p, None, 0, False, None, noise, self._mode)
+            out = _core.one_call(grad, p, seed=seed, offset=offset, noise_shape=noise,
+                                 scaling=mode, backward=True)
+            if out is None:
+                out = _core.backward(grad, p, inplace=False, out=None, noise=noise, mode=mode,
+                                     seed=seed, offset=offset)
+            return out
+        # the stored mask (bool or bits), checked when it was stored
+        out = _core.one_call(grad, p, mask=data, noise_shape=noise, scaling=mode,
+                             backward=True)
+        if out is None:
+            out = _core.backward(grad, p, inplace=False, out=None, noise=noise, mode=mode,
+                                 mask=data, packed=kind == "bits")
+        return out
 
     @property
     def mask(self) -> BoolArray | None:
@@ -392,7 +411,7 @@ class _ChannelDropout(Dropout):
         super().__init__(p, inplace, rng=rng, mask_storage=mask_storage, scaling=scaling)
 
     def _noise(self, x: FloatArray, active: bool) -> tuple[int, ...] | None:
-        return F._channel_noise(self._function, x.shape, active, stacklevel=4)
+        return _core.channel_noise(self._function, x.shape, active, stacklevel=4)
 
 
 _CHANNEL_DOC = """Channel-wise dropout as ``torch.nn.{cls}``: `cydrop.{fn}` as a layer.
@@ -447,7 +466,7 @@ class AlphaDropout(Dropout):
     >>> bool(np.array_equal(g > 0, layer.mask))
     True
     """
-    _mode: F._Mode = "alpha"
+    _mode: _core.Mode = "alpha"
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: RNGLike = None,
                  mask_storage: MaskStorage = "bits",
@@ -475,4 +494,4 @@ class FeatureAlphaDropout(AlphaDropout):
         super().__init__(p, inplace, rng=rng, mask_storage=mask_storage)
 
     def _noise(self, x: FloatArray, active: bool) -> tuple[int, ...] | None:
-        return F._feature_noise(x.shape, active)
+        return _core.feature_noise(x.shape, active)

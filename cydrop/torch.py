@@ -67,9 +67,9 @@ from typing import (TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Literal, O
 import numpy as np
 import numpy.typing as npt
 
-from . import _kernels, _processes
+from . import _core, _kernels, _processes
 from . import functional as _functional
-from ._checks import _FLOATS, _check_p, _check_u64, _check_written, packed_size
+from ._checks import FLOAT_DTYPES, U64, check_p, check_u64, check_written, packed_size
 from ._optional import import_torch
 
 if TYPE_CHECKING:     # for type checkers, the module itself (import_torch returns it)
@@ -96,7 +96,6 @@ __all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
            "seed_value", "kernel_dtypes", "set_result_cache", "result_cache_bytes"]
 
 _M32 = (1 << 32) - 1
-_U64 = 1 << 64
 _MASK_STORAGES = ("bits", "recompute")
 
 #: ``mask_storage`` of cydrop.torch: the packed mask, or only the key
@@ -116,7 +115,7 @@ def seed_tensor(seed: SupportsIndex) -> Tensor:
     >>> seed_value(seed_tensor(2**64 - 1)) == 2**64 - 1
     True
     """
-    seed = _check_u64(seed, "seed")
+    seed = check_u64(seed, "seed")
     return torch.tensor([seed & _M32, seed >> 32], dtype=torch.int64)
 
 
@@ -135,11 +134,11 @@ def _draw_seed(generator: Optional[torch.Generator]) -> Tensor:
 
 def _offset_arg(offset: int) -> int:
     """An unsigned stream position as a signed int64 schema argument."""
-    return offset - _U64 if offset >= (1 << 63) else offset
+    return offset - U64 if offset >= (1 << 63) else offset
 
 
 def _offset_value(offset: SupportsInt) -> int:
-    return int(offset) % _U64
+    return int(offset) % U64
 
 
 def _check_key(seed: Tensor) -> None:
@@ -163,7 +162,7 @@ def kernel_dtypes() -> frozenset[torch.dtype]:
     return _KERNEL_DTYPES
 
 
-_KERNEL_DTYPES = frozenset(_torch_dtype(d) for d in _FLOATS)
+_KERNEL_DTYPES = frozenset(_torch_dtype(d) for d in FLOAT_DTYPES)
 
 
 def _runs_here(t: Tensor) -> bool:
@@ -179,7 +178,7 @@ def _numpy_view(t: Tensor) -> _Array:
     return t.numpy()
 
 
-_NUMPY_DTYPES = {_torch_dtype(d): np.dtype(d) for d in _FLOATS}
+_NUMPY_DTYPES = {_torch_dtype(d): np.dtype(d) for d in FLOAT_DTYPES}
 
 
 def _numel(shape: Iterable[int]) -> int:
@@ -287,7 +286,7 @@ def set_result_cache(max_bytes: SupportsIndex) -> int:
     """Bound the memory `cydrop.torch` keeps in freed result buffers for
     reuse (default 256 MiB; 0 turns the cache off and frees what it holds).
     Returns the previous bound.  Only buffers of at least 1 MiB are kept."""
-    max_bytes = _check_u64(max_bytes, "max_bytes")
+    max_bytes = check_u64(max_bytes, "max_bytes")
     before = _RESULT_CACHE.max_bytes
     _RESULT_CACHE.resize(max_bytes)
     return before
@@ -399,7 +398,7 @@ class _Variant:
     def forward_impl(self, input: Tensor, p: float, seed: Tensor, offset: int,
                      store_mask: bool) -> Tuple[Tensor, Tensor]:
         _check_key(seed)
-        p = _check_p(p)
+        p = check_p(p)
         x = _numpy_view(input)
         out = _result_like(input)
         _sync_threads()
@@ -412,7 +411,7 @@ class _Variant:
     def backward_impl(self, grad: Tensor, mask_bits: Tensor, p: float, seed: Tensor,
                       offset: int) -> Tensor:
         _check_key(seed)
-        p = _check_p(p)
+        p = check_p(p)
         g = _numpy_view(grad)
         out = _result_like(grad)
         _sync_threads()
@@ -528,9 +527,9 @@ def _noise_of(name: str, shape: Sequence[int]) -> Optional[Tuple[int, ...]]:
     if name == "alpha_dropout":
         return None
     if name in ("dropout2d", "feature_alpha_dropout") or len(shape) == _BATCHED_RANK[name]:
-        return _functional._feature_noise(shape, True)
-    # (not None: with True, _feature_noise raises for fewer than 2 axes)
-    return _functional._feature_noise((1,) + shape, True)[1:]  # type: ignore[index]
+        return _core.feature_noise(shape, True)
+    # (not None: with True, feature_noise raises for fewer than 2 axes)
+    return _core.feature_noise((1,) + shape, True)[1:]  # type: ignore[index]
 
 
 def _family_variant(name: str, alpha: bool) -> _Variant:
@@ -574,10 +573,10 @@ def _dropout_inplace_op(input: Tensor, p: float, seed: Tensor, offset: int) -> N
     mutating custom ops; `dropout` routes differentiable in-place calls
     through ``cydrop::dropout`` and ``copy_``)."""
     _check_key(seed)
-    p = _check_p(p)
+    p = check_p(p)
     x = input.detach().numpy()
     try:
-        _check_written(x, "input")
+        check_written(x, "input")
     except ValueError:
         raise RuntimeError(_OVERLAP_MESSAGE) from None
     _sync_threads()
@@ -693,7 +692,7 @@ def _torch_p(p: Any, name: str = "dropout") -> float:
     [0, 1]; another type is torch's TypeError (a 0-d ndarray, a Fraction, a
     string), a value out of range (or NaN) its ValueError."""
     if type(p) is float:
-        return _check_p(p)
+        return check_p(p)
     if isinstance(p, torch.Tensor):
         if p.dim() != 0 or p.requires_grad or p.is_complex():
             raise TypeError(f"{name}(): argument 'p' (position 2) must be float, not Tensor")
@@ -701,7 +700,7 @@ def _torch_p(p: Any, name: str = "dropout") -> float:
     elif not isinstance(p, (int, float, np.integer, np.floating, np.bool_)):
         raise TypeError(f"{name}(): argument 'p' (position 2) must be float, not "
                         f"{_type_name(p)}")
-    return _check_p(float(p))
+    return check_p(float(p))
 
 
 def _torch_training(training: object, name: str = "dropout") -> bool:
@@ -725,8 +724,8 @@ def _check_call(input: object, p: object, generator: Optional[torch.Generator],
     if seed is not None:
         if generator is not None:
             raise ValueError("give seed= or generator=, not both")
-        seed = _check_u64(seed, "seed")
-        offset = _check_u64(offset, "offset")
+        seed = check_u64(seed, "seed")
+        offset = check_u64(offset, "offset")
     elif offset:
         raise ValueError("offset= needs seed= (a drawn key always starts at position 0)")
     if not isinstance(input, torch.Tensor):
@@ -751,9 +750,9 @@ def _family_call(name: str, torch_fn: Callable[..., Tensor], input: Tensor, p: f
         return torch_fn(input, p, training, inplace)
     active = bool(training) and 0.0 < p < 1.0 and input.numel() > 0
     if name in ("dropout1d", "dropout2d", "dropout3d"):
-        _functional._channel_noise(name, tuple(input.shape), active, stacklevel=4)
+        _core.channel_noise(name, tuple(input.shape), active, stacklevel=4)
     elif name == "feature_alpha_dropout":
-        _functional._feature_noise(tuple(input.shape), active)
+        _core.feature_noise(tuple(input.shape), active)
     if not training or p == 0.0 or input.numel() == 0:
         return input
     needs_grad = torch.is_grad_enabled() and input.requires_grad
@@ -761,7 +760,7 @@ def _family_call(name: str, torch_fn: Callable[..., Tensor], input: Tensor, p: f
         _check_inplace_autograd(input)
     if inplace and not torch.compiler.is_compiling():
         try:
-            _check_written(input.detach().numpy(), "input")
+            check_written(input.detach().numpy(), "input")
         except ValueError:
             raise RuntimeError(_OVERLAP_MESSAGE) from None
     key = seed_tensor(seed) if seed is not None else _draw_seed(generator)
