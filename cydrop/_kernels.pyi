@@ -30,8 +30,14 @@ def fused_forward(x: _Array, out: _Array, seed: int, offset: int, thr: int,
 def draw_mask(shape: Tuple[int, ...], *, seed: int, offset: int, thr: int,
               mask_out: Optional[npt.NDArray[np.bool_]] = ...,
               bits_out: Optional[npt.NDArray[np.uint8]] = ...) -> None: ...
-# the one-call entries (cydrop._core.one_call decides who calls them): None
-# when they decline the arrays; ``inplace`` is a C bint, taken by its truth
+# the one-call rule: the predicate (cydrop._core.one_call is it) and the
+# entries it calls; None when it or they decline; ``inplace`` is a C bint,
+# taken by its truth
+def one_call(x: object, p: object = ..., training: object = ..., inplace: object = ...,
+             mask: object = ..., seed: object = ..., offset: object = ...,
+             rng: object = ..., out: object = ..., return_mask: object = ...,
+             noise_shape: object = ..., scaling: object = ...,
+             backward: bool = ...) -> Optional[_Array]: ...
 def default_forward(x: object, p: float, out: object = ..., inplace: object = ...,
                     seed: Optional[int] = ..., offset: int = ...,
                     vanilla: bool = ...) -> Optional[_Array]: ...

@@ -2,13 +2,13 @@
 then straight down to the kernels (`cydrop._core`; docs/design.md, "The
 Python layer").
 
-The one-call rule has two halves.  The Python half is one predicate on the
-arguments, `cydrop._core.one_call` (its table: ``_core.ONE_CALL_RULE``):
-`dropout` and `dropout_backward` ask it first, and it alone decides
-whether a call may skip the checks here for one kernel entry
-(``_kernels.default_forward`` / ``default_masked``).  The C half is the
-entries' own checks on the arrays (exact ``numpy.ndarray``, native float
-dtype, alignment, writeability, overlap), which decline -- touching
+The one-call rule has two halves, both in ``pyx/onecall.pxi``.  The first
+is one predicate on the arguments, `cydrop._core.one_call` (its table:
+``_core.ONE_CALL_RULE``): `dropout` and `dropout_backward` ask it first,
+and it alone decides whether a call may skip the checks here for one kernel
+entry (``_kernels.default_forward`` / ``default_masked``).  The second is
+the entries' own checks on the arrays (exact ``numpy.ndarray``, native
+float dtype, alignment, writeability, overlap), which decline -- touching
 nothing -- what they cannot take: the call then goes through the checks
 below, which convert or raise.  A new parameter goes into the rule's table
 and `one_call` too (tests/test_one_call.py fails until it does).

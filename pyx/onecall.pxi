@@ -1,10 +1,17 @@
-# The one-call entries (included by _kernels.pyx): the calls a training loop
-# makes -- dropout(x, p) from the default stream or (seed, offset), with a
-# manual mask, the backward -- in one C call once cydrop.functional's
-# predicate (`_fast_path`) has accepted the arguments.  They check here what
-# only C can check cheaply (exact ndarray type, native float dtype,
-# alignment, writeability, overlap) and return None, touching nothing, when
-# an array is not plain: the general path then converts or raises.
+# The one-call rule (included by _kernels.pyx), both halves in one place:
+#
+# * `one_call` looks at a call's raw arguments -- dropout's, in its order --
+#   and decides whether the whole call can be made by one entry: every
+#   argument at a value the entries handle (cydrop._core.ONE_CALL_RULE says,
+#   per parameter, which; tests/test_one_call.py proves it from the
+#   signatures), else None and the caller takes the general path;
+# * the entries (`default_forward`, `default_masked`) check what only C can
+#   check cheaply -- exact ndarray type, native float dtype, alignment,
+#   writeability, overlap -- and return None, touching nothing, when an array
+#   is not plain: the general path then converts or raises.
+#
+# The entries are looked up as module globals (Cython calls a def function
+# of its own module by name), so a test can wrap them.
 
 cdef extern from "numpy/arrayobject.h":
     # numpy's own declaration takes a descr it steals; NULL (x's dtype) is what we need
@@ -136,3 +143,50 @@ def default_masked(object x, object mask, double p, object out=None, bint inplac
     _typed_plan(&pl, t, None)
     _run_one_call(&pl, t, p, vanilla)
     return res
+
+
+# 2**64 as a Python int (a C shift would overflow)
+_U64 = 18446744073709551616
+
+
+def one_call(object x, object p=0.5, object training=True, object inplace=False,
+             object mask=None, object seed=None, object offset=0, object rng=None,
+             object out=None, object return_mask=False, object noise_shape=None,
+             object scaling="inverted", bint backward=False):
+    """The whole call in one entry, or None (nothing done, nothing checked)
+    when it must take the general path.
+
+    The parameters are `cydrop.dropout`'s, in its order and with its
+    defaults (``dropout`` passes them positionally, the others by keyword);
+    ``backward``: the call is `cydrop.dropout_backward` (``x`` its ``grad``),
+    which needs a mask or a seed.  What each parameter allows is
+    ``cydrop._core.ONE_CALL_RULE``; the entries then check the arrays and
+    return None for those they do not take."""
+    cdef double pd
+    cdef bint vanilla
+    if not (training is True and rng is None and return_mask is False
+            and noise_shape is None and type(p) is float):
+        return None
+    pd = <double>p
+    if not (0.0 < pd < 1.0):
+        return None
+    # compared as cydrop._checks.check_scaling compares it: what it accepts,
+    # this takes
+    if scaling == "inverted":
+        vanilla = False
+    elif scaling == "vanilla":
+        vanilla = True
+    else:
+        return None
+    if mask is not None:
+        if seed is not None:
+            return None
+        return default_masked(x, mask, pd, out, inplace, vanilla)
+    if seed is None:
+        if backward or type(offset) is not int or offset != 0:
+            return None
+        return default_forward(x, pd, out, inplace, None, 0, vanilla)
+    if (type(seed) is int and type(offset) is int and 0 <= seed < _U64
+            and 0 <= offset < _U64):
+        return default_forward(x, pd, out, inplace, seed, offset, vanilla)
+    return None
