@@ -18,6 +18,7 @@
  *   CYDROP_T          float or double
  *   CYDROP_W          Philox blocks per group = elements per apply (8, 16)
  *   CYDROP_STATE      a group's Philox state (philox_avx2.h, philox_avx512.h)
+ *   CYDROP_INIT       its counters from the group's first block
  *   CYDROP_WORDS      a group's words in stream order, 4 vectors
  *   CYDROP_VEC        the vector of CYDROP_W 32-bit words
  *   CYDROP_VEC_SET1   its broadcast
@@ -67,13 +68,16 @@ static size_t CYDROP_FUSED_FN(const CYDROP_T *x, CYDROP_T *o, uint8_t *bits, siz
             for (q = 0; q < 4 * CYDROP_W * CYDROP_NG * sizeof(*x); q += 64)
                 CYDROP_PREFETCH_L1((const char *)(x + i) + (CYDROP_PF) + q);
         }
-        CYDROP_ROUNDS_FN(CYDROP_W, CYDROP_NG)(s, b0 + i / 4, seed);
+        for (g = 0; g < CYDROP_NG; g++)
+            CYDROP_INIT(&s[g], b0 + i / 4 + CYDROP_W * (uint64_t)g);
+        CYDROP_ROUNDS_FN(CYDROP_W, CYDROP_NG)(s, seed);
         for (g = 0; g < CYDROP_NG; g++)
             CYDROP_FUSED_GROUP_FN(x, o, bits, i + 4 * CYDROP_W * (size_t)g, &s[g], t, vs, nt);
     }
     for (; i + 4 * CYDROP_W <= n; i += 4 * CYDROP_W) {
         CYDROP_STATE s[1];
-        CYDROP_ROUNDS_FN(CYDROP_W, 1)(s, b0 + i / 4, seed);
+        CYDROP_INIT(&s[0], b0 + i / 4);
+        CYDROP_ROUNDS_FN(CYDROP_W, 1)(s, seed);
         CYDROP_FUSED_GROUP_FN(x, o, bits, i, &s[0], t, vs, nt);
     }
     if (nt)             /* streaming stores are weakly ordered */

@@ -94,6 +94,7 @@ static inline void cydrop__apply8_f64(const double *x, double *o, uint8_t *bits,
 #define CYDROP_TARGET "avx2"
 #define CYDROP_W 8
 #define CYDROP_STATE cydrop_state8
+#define CYDROP_INIT cydrop__init8
 #define CYDROP_WORDS cydrop__words8
 #define CYDROP_VEC __m256i
 #define CYDROP_VEC_SET1 _mm256_set1_epi32
@@ -145,6 +146,7 @@ static inline void cydrop__apply8_f64(const double *x, double *o, uint8_t *bits,
 #undef CYDROP_TARGET
 #undef CYDROP_W
 #undef CYDROP_STATE
+#undef CYDROP_INIT
 #undef CYDROP_WORDS
 #undef CYDROP_VEC
 #undef CYDROP_VEC_SET1

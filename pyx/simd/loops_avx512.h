@@ -87,6 +87,7 @@ static inline void cydrop__apply16_f64(const double *x, double *o, uint8_t *bits
 #define CYDROP_TARGET "avx512f"
 #define CYDROP_W 16
 #define CYDROP_STATE cydrop_state16
+#define CYDROP_INIT cydrop__init16
 #define CYDROP_WORDS cydrop__words16
 #define CYDROP_VEC __m512i
 #define CYDROP_VEC_SET1 _mm512_set1_epi32
@@ -138,6 +139,7 @@ static inline void cydrop__apply16_f64(const double *x, double *o, uint8_t *bits
 #undef CYDROP_TARGET
 #undef CYDROP_W
 #undef CYDROP_STATE
+#undef CYDROP_INIT
 #undef CYDROP_WORDS
 #undef CYDROP_VEC
 #undef CYDROP_VEC_SET1

@@ -70,7 +70,10 @@ static inline void cydrop__words8(const cydrop_state8 *s, __m256i w[4])
 #define CYDROP_W_INIT_FN cydrop__init8
 #define CYDROP_W_STORE_FN cydrop__store8
 #include "philox_width.inc.h"
-#define CYDROP_W_NG 4         /* CYDROP_GROUPS (the fills), CYDROP_G32 */
+
+/* the rounds, once per group count the loops use (CYDROP_ROUNDS_FN finds
+ * them by value: a count without its instance does not compile) */
+#define CYDROP_W_NG 4         /* CYDROP_GROUPS: the fill and both fused loops */
 #define CYDROP_W_ROUNDS_FN cydrop__rounds8x4
 #include "philox_rounds.inc.h"
 #undef CYDROP_W_NG
@@ -80,6 +83,7 @@ static inline void cydrop__words8(const cydrop_state8 *s, __m256i w[4])
 #include "philox_rounds.inc.h"
 #undef CYDROP_W_NG
 #undef CYDROP_W_ROUNDS_FN
+
 #undef CYDROP_W
 #undef CYDROP_W_TARGET
 #undef CYDROP_W_VEC
@@ -103,7 +107,9 @@ static void cydrop_philox_fill_avx2(uint32_t *words, uint64_t b0, size_t nblocks
     int g;
     for (; i + 8 * CYDROP_GROUPS <= nblocks; i += 8 * CYDROP_GROUPS) {
         cydrop_state8 s[CYDROP_GROUPS];
-        CYDROP_ROUNDS_FN(8, CYDROP_GROUPS)(s, b0 + i, seed);
+        for (g = 0; g < CYDROP_GROUPS; g++)
+            cydrop__init8(&s[g], b0 + i + 8 * (uint64_t)g);
+        CYDROP_ROUNDS_FN(8, CYDROP_GROUPS)(s, seed);
         for (g = 0; g < CYDROP_GROUPS; g++)
             cydrop__store8(&s[g], words + 4 * (i + 8 * (size_t)g));
     }

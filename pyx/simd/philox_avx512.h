@@ -75,12 +75,15 @@ static inline void cydrop__words16(const cydrop_state16 *s, __m512i w[4])
 #define CYDROP_W_INIT_FN cydrop__init16
 #define CYDROP_W_STORE_FN cydrop__store16
 #include "philox_width.inc.h"
-#define CYDROP_W_NG 4         /* CYDROP_GROUPS (the fills), CYDROP_G32 */
+
+/* the rounds, once per group count the loops use (CYDROP_ROUNDS_FN finds
+ * them by value: a count without its instance does not compile) */
+#define CYDROP_W_NG 4         /* CYDROP_GROUPS (the fill), CYDROP_G32 (fused float32) */
 #define CYDROP_W_ROUNDS_FN cydrop__rounds16x4
 #include "philox_rounds.inc.h"
 #undef CYDROP_W_NG
 #undef CYDROP_W_ROUNDS_FN
-#define CYDROP_W_NG 2         /* CYDROP_G64 */
+#define CYDROP_W_NG 2         /* CYDROP_G64 (fused float64) */
 #define CYDROP_W_ROUNDS_FN cydrop__rounds16x2
 #include "philox_rounds.inc.h"
 #undef CYDROP_W_NG
@@ -90,6 +93,7 @@ static inline void cydrop__words16(const cydrop_state16 *s, __m512i w[4])
 #include "philox_rounds.inc.h"
 #undef CYDROP_W_NG
 #undef CYDROP_W_ROUNDS_FN
+
 #undef CYDROP_W
 #undef CYDROP_W_TARGET
 #undef CYDROP_W_VEC
@@ -113,13 +117,16 @@ static void cydrop_philox_fill_avx512(uint32_t *words, uint64_t b0, size_t nbloc
     int g;
     for (; i + 16 * CYDROP_GROUPS <= nblocks; i += 16 * CYDROP_GROUPS) {
         cydrop_state16 s[CYDROP_GROUPS];
-        CYDROP_ROUNDS_FN(16, CYDROP_GROUPS)(s, b0 + i, seed);
+        for (g = 0; g < CYDROP_GROUPS; g++)
+            cydrop__init16(&s[g], b0 + i + 16 * (uint64_t)g);
+        CYDROP_ROUNDS_FN(16, CYDROP_GROUPS)(s, seed);
         for (g = 0; g < CYDROP_GROUPS; g++)
             cydrop__store16(&s[g], words + 4 * (i + 16 * (size_t)g));
     }
     for (; i + 16 <= nblocks; i += 16) {
         cydrop_state16 s[1];
-        CYDROP_ROUNDS_FN(16, 1)(s, b0 + i, seed);
+        cydrop__init16(&s[0], b0 + i);
+        CYDROP_ROUNDS_FN(16, 1)(s, seed);
         cydrop__store16(&s[0], words + 4 * i);
     }
     if (i < nblocks)

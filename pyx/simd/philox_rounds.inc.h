@@ -1,27 +1,28 @@
 /*
- * The ten Philox rounds of CYDROP_W_NG groups of CYDROP_W blocks (group g
- * starting at block b + W * g), the key bumped between rounds: the one
- * loop behind the SIMD fills and the fused loops (fused_simd.inc.h).
+ * The ten Philox rounds of CYDROP_W_NG groups of CYDROP_W blocks, their
+ * counters already set (CYDROP_W_INIT_FN, group g at block b + W * g), the
+ * key bumped between rounds: the one loop behind the SIMD fills and the
+ * fused loops (fused_simd.inc.h).
  * Included once per width and group count by philox_avx2.h and
  * philox_avx512.h, under philox_width.inc.h's #defines (CYDROP_W,
  * CYDROP_W_TARGET, CYDROP_W_VEC, CYDROP_W_STATE, CYDROP_W_SET1,
- * CYDROP_W_ROUND, CYDROP_W_INIT_FN) and:
+ * CYDROP_W_ROUND) and:
  *
  *   CYDROP_W_NG         the number of groups
  *   CYDROP_W_ROUNDS_FN  the name of the function defined here
  *
- * The group count is a constant of the function, not an argument: the
- * compiler then lays out and unrolls these loops exactly as it did when
- * they were written into each caller.
+ * The group count is a constant of the function, not an argument, and the
+ * counters are set by the caller's own loop, not in here: either way GCC
+ * laid the AVX-512 loops out differently from the code these functions
+ * replace (a few per cent slower fill); as it is, the machine code is the
+ * same as when this loop was a macro expanded into each caller.
  */
 
 __attribute__((target(CYDROP_W_TARGET)))
-CYDROP_INLINE void CYDROP_W_ROUNDS_FN(CYDROP_W_STATE s[CYDROP_W_NG], uint64_t b, uint64_t seed)
+CYDROP_INLINE void CYDROP_W_ROUNDS_FN(CYDROP_W_STATE s[CYDROP_W_NG], uint64_t seed)
 {
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     int g, r;
-    for (g = 0; g < CYDROP_W_NG; g++)
-        CYDROP_W_INIT_FN(&s[g], b + (uint64_t)(CYDROP_W) * (uint64_t)g);
     for (r = 0; r < 10; r++) {
         CYDROP_W_VEC vk0, vk1;
         if (r > 0) {
