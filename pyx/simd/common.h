@@ -1,0 +1,83 @@
+/*
+ * What every element-loop file shares: the function-pointer types and the
+ * table of one instruction set's loops (dispatch.h picks a table), and the
+ * element-at-a-time tails (tails.inc.h, once per float type).
+ *
+ *   keep   o[k] = keep[k] ? x[k] * scale : 0      (bool mask or keep flags)
+ *   words  o[k] = w[k] >= thr ? x[k] * scale : 0  (stream words in a buffer)
+ *   bits   o[k] = bit k ? x[k] * scale : 0        (packed bits)
+ *   fused  the words made as it goes (fused_simd.inc.h, fused_buffered.inc.h)
+ */
+#ifndef CYDROP_SIMD_COMMON_H
+#define CYDROP_SIMD_COMMON_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "philox_dispatch.h"
+
+typedef size_t (*cydrop_fused_f32_fn)(const float *x, float *o, uint8_t *bits, size_t n,
+                                      uint64_t b0, uint64_t seed, uint32_t thr, float scale,
+                                      int nt);
+typedef size_t (*cydrop_fused_f64_fn)(const double *x, double *o, uint8_t *bits, size_t n,
+                                      uint64_t b0, uint64_t seed, uint32_t thr, double scale,
+                                      int nt);
+typedef void (*cydrop_keep_f32_fn)(const float *x, float *o, const uint8_t *keep, size_t n,
+                                   float scale, int nt);
+typedef void (*cydrop_keep_f64_fn)(const double *x, double *o, const uint8_t *keep, size_t n,
+                                   double scale, int nt);
+typedef void (*cydrop_words_f32_fn)(const float *x, float *o, const uint32_t *w, uint32_t thr,
+                                    size_t n, float scale);
+typedef void (*cydrop_words_f64_fn)(const double *x, double *o, const uint32_t *w, uint32_t thr,
+                                    size_t n, double scale);
+typedef void (*cydrop_bits_f32_fn)(const float *x, float *o, const uint8_t *bits, size_t n,
+                                   float scale, int nt);
+typedef void (*cydrop_bits_f64_fn)(const double *x, double *o, const uint8_t *bits, size_t n,
+                                   double scale, int nt);
+
+typedef struct {
+    /* x, o: n elements from stream block b0 (word 4 * b0 for element 0; the
+     * caller keeps b0 + n / 4 within the 2**62 blocks); bits (or NULL): the
+     * keep flags packed, bit k % 8 of byte k / 8 for element k; nt: write o
+     * with non-temporal (streaming) stores, o then 64-byte aligned (only the
+     * SIMD paths stream; the others ignore it); returns how many leading
+     * elements it wrote (whole groups of 32 or 64, maybe 0). */
+    cydrop_fused_f32_fn fused_f32;
+    cydrop_fused_f64_fn fused_f64;
+    cydrop_keep_f32_fn keep_f32;
+    cydrop_keep_f64_fn keep_f64;
+    cydrop_words_f32_fn words_f32;
+    cydrop_words_f64_fn words_f64;
+    /* o = bit k ? x * scale : 0, bits as above (element 0 at bit 0).  The
+     * keep-flag and bit loops take nt as the fused ones do (o 64-byte
+     * aligned when set). */
+    cydrop_bits_f32_fn bits_f32;
+    cydrop_bits_f64_fn bits_f64;
+} cydrop_simd_table;
+
+#define CYDROP_T float
+#define CYDROP_KEEP_TAIL_FN cydrop__keep_tail_f32
+#define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f32
+#define CYDROP_BITS_TAIL_FN cydrop__bits_tail_f32
+#include "tails.inc.h"
+#undef CYDROP_T
+#undef CYDROP_KEEP_TAIL_FN
+#undef CYDROP_WORDS_TAIL_FN
+#undef CYDROP_BITS_TAIL_FN
+
+#define CYDROP_T double
+#define CYDROP_KEEP_TAIL_FN cydrop__keep_tail_f64
+#define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f64
+#define CYDROP_BITS_TAIL_FN cydrop__bits_tail_f64
+#include "tails.inc.h"
+#undef CYDROP_T
+#undef CYDROP_KEEP_TAIL_FN
+#undef CYDROP_WORDS_TAIL_FN
+#undef CYDROP_BITS_TAIL_FN
+
+/* The fused loop of the paths without SIMD Philox (fused_buffered.inc.h)
+ * takes the words of CYDROP_PIECE elements at a time. */
+#define CYDROP_PIECE 256
+
+#endif /* CYDROP_SIMD_COMMON_H */

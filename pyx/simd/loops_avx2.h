@@ -1,0 +1,208 @@
+/*
+ * The element loops with AVX2, compiled with target("avx2") and run with
+ * the avx2 Philox path (dispatch.h).  AVX2 has no unsigned compare and no
+ * mask registers: keep masks are compare vectors (all ones where kept),
+ * packed bits are moved out with movemask.
+ */
+#ifndef CYDROP_SIMD_LOOPS_AVX2_H
+#define CYDROP_SIMD_LOOPS_AVX2_H
+
+#include "common.h"
+
+#if CYDROP_HAVE_X86_SIMD
+
+/* a store of the element loops: non-temporal when nt (o then 64-byte
+ * aligned: the caller starts the loop there), else an ordinary unaligned
+ * store */
+#define CYDROP_ST256_PS(nt, p, v) ((nt) ? _mm256_stream_ps((p), (v)) : _mm256_storeu_ps((p), (v)))
+#define CYDROP_ST256_PD(nt, p, v) ((nt) ? _mm256_stream_pd((p), (v)) : _mm256_storeu_pd((p), (v)))
+
+/* keep mask (all ones where w >= thr): AVX2 has no unsigned compare */
+#define CYDROP_GE8(w, t) _mm256_cmpeq_epi32(_mm256_max_epu32((w), (t)), (w))
+
+__attribute__((target("avx2")))
+static void cydrop_keep_f32_avx2(const float *x, float *o, const uint8_t *keep, size_t n,
+                                 float scale, int nt)
+{
+    const __m256 vs = _mm256_set1_ps(scale);
+    const __m256i z = _mm256_setzero_si256();
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256i d = _mm256_cmpeq_epi32(
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(keep + k))), z);
+        CYDROP_ST256_PS(nt, o + k, _mm256_andnot_ps(_mm256_castsi256_ps(d),
+                                                 _mm256_mul_ps(_mm256_loadu_ps(x + k), vs)));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__keep_tail_f32(x, o, keep, k, n, scale);
+}
+
+__attribute__((target("avx2")))
+static void cydrop_keep_f64_avx2(const double *x, double *o, const uint8_t *keep, size_t n,
+                                 double scale, int nt)
+{
+    const __m256d vs = _mm256_set1_pd(scale);
+    const __m256i z = _mm256_setzero_si256();
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m128i b = _mm_loadl_epi64((const __m128i *)(keep + k));
+        __m256i d0 = _mm256_cmpeq_epi64(_mm256_cvtepu8_epi64(b), z);
+        __m256i d1 = _mm256_cmpeq_epi64(_mm256_cvtepu8_epi64(_mm_srli_si128(b, 4)), z);
+        CYDROP_ST256_PD(nt, o + k, _mm256_andnot_pd(_mm256_castsi256_pd(d0),
+                                                 _mm256_mul_pd(_mm256_loadu_pd(x + k), vs)));
+        CYDROP_ST256_PD(nt, o + k + 4,
+                         _mm256_andnot_pd(_mm256_castsi256_pd(d1),
+                                          _mm256_mul_pd(_mm256_loadu_pd(x + k + 4), vs)));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__keep_tail_f64(x, o, keep, k, n, scale);
+}
+
+__attribute__((target("avx2")))
+static inline void cydrop__apply8_f32(const float *x, float *o, uint8_t *bits, __m256i w,
+                                      __m256i t, __m256 vs, int nt)
+{
+    __m256 m = _mm256_castsi256_ps(CYDROP_GE8(w, t));
+    __m256 r = _mm256_and_ps(m, _mm256_mul_ps(_mm256_loadu_ps(x), vs));
+    if (bits)
+        *bits = (uint8_t)_mm256_movemask_ps(m);
+    CYDROP_ST256_PS(nt, o, r);
+}
+
+__attribute__((target("avx2")))
+static inline void cydrop__apply8_f64(const double *x, double *o, uint8_t *bits, __m256i w,
+                                      __m256i t, __m256d vs, int nt)
+{
+    __m256i m = CYDROP_GE8(w, t);
+    if (bits)
+        *bits = (uint8_t)_mm256_movemask_ps(_mm256_castsi256_ps(m));
+    __m256i m0 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m));
+    __m256i m1 = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1));
+    __m256d r0 = _mm256_and_pd(_mm256_castsi256_pd(m0), _mm256_mul_pd(_mm256_loadu_pd(x), vs));
+    __m256d r1 = _mm256_and_pd(_mm256_castsi256_pd(m1),
+                               _mm256_mul_pd(_mm256_loadu_pd(x + 4), vs));
+    CYDROP_ST256_PD(nt, o, r0);
+    CYDROP_ST256_PD(nt, o + 4, r1);
+}
+
+/* The words and fused loops (words_simd.inc.h, fused_simd.inc.h), 8 elements
+ * per apply: CYDROP_GROUPS groups of 8 blocks per step as in the fill.
+ * float64 prefetches one step (1 KiB) ahead: there a step's 2 KiB of
+ * traffic rivals its arithmetic. */
+#define CYDROP_TARGET "avx2"
+#define CYDROP_W 8
+#define CYDROP_STATE cydrop_state8
+#define CYDROP_INIT cydrop__init8
+#define CYDROP_WORDS cydrop__words8
+#define CYDROP_VEC __m256i
+#define CYDROP_VEC_SET1 _mm256_set1_epi32
+#define CYDROP_VEC_LOADU(p) _mm256_loadu_si256((const __m256i *)(p))
+#define CYDROP_NG CYDROP_GROUPS
+
+#define CYDROP_T float
+#define CYDROP_VS_T __m256
+#define CYDROP_VS_SET1 _mm256_set1_ps
+#define CYDROP_APPLY cydrop__apply8_f32
+#define CYDROP_PF 0
+#define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f32
+#define CYDROP_WORDS_FN cydrop_words_f32_avx2
+#define CYDROP_FUSED_GROUP_FN cydrop__fused_group_f32_avx2
+#define CYDROP_FUSED_FN cydrop_fused_f32_avx2
+#include "words_simd.inc.h"
+#include "fused_simd.inc.h"
+#undef CYDROP_T
+#undef CYDROP_VS_T
+#undef CYDROP_VS_SET1
+#undef CYDROP_APPLY
+#undef CYDROP_PF
+#undef CYDROP_WORDS_TAIL_FN
+#undef CYDROP_WORDS_FN
+#undef CYDROP_FUSED_GROUP_FN
+#undef CYDROP_FUSED_FN
+
+#define CYDROP_T double
+#define CYDROP_VS_T __m256d
+#define CYDROP_VS_SET1 _mm256_set1_pd
+#define CYDROP_APPLY cydrop__apply8_f64
+#define CYDROP_PF (32 * CYDROP_GROUPS * sizeof(double))
+#define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f64
+#define CYDROP_WORDS_FN cydrop_words_f64_avx2
+#define CYDROP_FUSED_GROUP_FN cydrop__fused_group_f64_avx2
+#define CYDROP_FUSED_FN cydrop_fused_f64_avx2
+#include "words_simd.inc.h"
+#include "fused_simd.inc.h"
+#undef CYDROP_T
+#undef CYDROP_VS_T
+#undef CYDROP_VS_SET1
+#undef CYDROP_APPLY
+#undef CYDROP_PF
+#undef CYDROP_WORDS_TAIL_FN
+#undef CYDROP_WORDS_FN
+#undef CYDROP_FUSED_GROUP_FN
+#undef CYDROP_FUSED_FN
+
+#undef CYDROP_TARGET
+#undef CYDROP_W
+#undef CYDROP_STATE
+#undef CYDROP_INIT
+#undef CYDROP_WORDS
+#undef CYDROP_VEC
+#undef CYDROP_VEC_SET1
+#undef CYDROP_VEC_LOADU
+#undef CYDROP_NG
+
+__attribute__((target("avx2")))
+static void cydrop_bits_f32_avx2(const float *x, float *o, const uint8_t *bits, size_t n,
+                                 float scale, int nt)
+{
+    const __m256 vs = _mm256_set1_ps(scale);
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256i m = _mm256_set1_epi32(bits[k >> 3]);
+        m = _mm256_cmpeq_epi32(_mm256_and_si256(m, lane), lane);
+        CYDROP_ST256_PS(nt, o + k, _mm256_and_ps(_mm256_castsi256_ps(m),
+                                              _mm256_mul_ps(_mm256_loadu_ps(x + k), vs)));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__bits_tail_f32(x, o, bits, k, n, scale);
+}
+
+__attribute__((target("avx2")))
+static void cydrop_bits_f64_avx2(const double *x, double *o, const uint8_t *bits, size_t n,
+                                 double scale, int nt)
+{
+    const __m256d vs = _mm256_set1_pd(scale);
+    const __m256i l0 = _mm256_setr_epi64x(1, 2, 4, 8), l1 = _mm256_setr_epi64x(16, 32, 64, 128);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256i b = _mm256_set1_epi64x(bits[k >> 3]);
+        __m256i m0 = _mm256_cmpeq_epi64(_mm256_and_si256(b, l0), l0);
+        __m256i m1 = _mm256_cmpeq_epi64(_mm256_and_si256(b, l1), l1);
+        CYDROP_ST256_PD(nt, o + k, _mm256_and_pd(_mm256_castsi256_pd(m0),
+                                              _mm256_mul_pd(_mm256_loadu_pd(x + k), vs)));
+        CYDROP_ST256_PD(nt, o + k + 4, _mm256_and_pd(_mm256_castsi256_pd(m1),
+                                                  _mm256_mul_pd(_mm256_loadu_pd(x + k + 4), vs)));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__bits_tail_f64(x, o, bits, k, n, scale);
+}
+
+static const cydrop_simd_table cydrop_table_avx2 = {
+    .fused_f32 = cydrop_fused_f32_avx2,
+    .fused_f64 = cydrop_fused_f64_avx2,
+    .keep_f32 = cydrop_keep_f32_avx2,
+    .keep_f64 = cydrop_keep_f64_avx2,
+    .words_f32 = cydrop_words_f32_avx2,
+    .words_f64 = cydrop_words_f64_avx2,
+    .bits_f32 = cydrop_bits_f32_avx2,
+    .bits_f64 = cydrop_bits_f64_avx2,
+};
+
+
+#endif /* CYDROP_HAVE_X86_SIMD */
+#endif /* CYDROP_SIMD_LOOPS_AVX2_H */

@@ -1,0 +1,192 @@
+/*
+ * The element loops with AVX-512F, compiled with target("avx512f") and run
+ * with the avx512 Philox path (dispatch.h).  Keep masks are mask registers:
+ * the unsigned compare's 16-bit mask drives a zero-masked multiply and is
+ * itself the 16 elements' packed bits; packed bits load straight into one.
+ */
+#ifndef CYDROP_SIMD_LOOPS_AVX512_H
+#define CYDROP_SIMD_LOOPS_AVX512_H
+
+#include "common.h"
+
+#if CYDROP_HAVE_X86_SIMD
+
+/* a store of the element loops: non-temporal when nt (o then 64-byte
+ * aligned: the caller starts the loop there), else an ordinary unaligned
+ * store */
+#define CYDROP_ST512_PS(nt, p, v) ((nt) ? _mm512_stream_ps((p), (v)) : _mm512_storeu_ps((p), (v)))
+#define CYDROP_ST512_PD(nt, p, v) ((nt) ? _mm512_stream_pd((p), (v)) : _mm512_storeu_pd((p), (v)))
+
+__attribute__((target("avx512f")))
+static void cydrop_keep_f32_avx512(const float *x, float *o, const uint8_t *keep, size_t n,
+                                   float scale, int nt)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(keep + k)));
+        CYDROP_ST512_PS(nt, o + k, _mm512_maskz_mul_ps(_mm512_test_epi32_mask(b, b),
+                                                    _mm512_loadu_ps(x + k), vs));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__keep_tail_f32(x, o, keep, k, n, scale);
+}
+
+__attribute__((target("avx512f")))
+static void cydrop_keep_f64_avx512(const double *x, double *o, const uint8_t *keep, size_t n,
+                                   double scale, int nt)
+{
+    const __m512d vs = _mm512_set1_pd(scale);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m512i b = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(keep + k)));
+        CYDROP_ST512_PD(nt, o + k, _mm512_maskz_mul_pd(_mm512_test_epi64_mask(b, b),
+                                                    _mm512_loadu_pd(x + k), vs));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__keep_tail_f64(x, o, keep, k, n, scale);
+}
+
+/* the compare's 16-bit mask is the 16 elements' packed bits, in order */
+CYDROP_INLINE void cydrop__store_bits16(uint8_t *bits, uint16_t m)
+{
+    if (bits)
+        memcpy(bits, &m, 2);
+}
+
+__attribute__((target("avx512f")))
+static inline void cydrop__apply16_f32(const float *x, float *o, uint8_t *bits, __m512i w,
+                                       __m512i t, __m512 vs, int nt)
+{
+    __mmask16 m = _mm512_cmp_epu32_mask(w, t, _MM_CMPINT_NLT);
+    __m512 r = _mm512_maskz_mul_ps(m, _mm512_loadu_ps(x), vs);
+    cydrop__store_bits16(bits, (uint16_t)m);
+    CYDROP_ST512_PS(nt, o, r);
+}
+
+__attribute__((target("avx512f")))
+static inline void cydrop__apply16_f64(const double *x, double *o, uint8_t *bits, __m512i w,
+                                       __m512i t, __m512d vs, int nt)
+{
+    __mmask16 m = _mm512_cmp_epu32_mask(w, t, _MM_CMPINT_NLT);
+    __m512d r0 = _mm512_maskz_mul_pd((__mmask8)m, _mm512_loadu_pd(x), vs);
+    __m512d r1 = _mm512_maskz_mul_pd((__mmask8)(m >> 8), _mm512_loadu_pd(x + 8), vs);
+    cydrop__store_bits16(bits, (uint16_t)m);
+    CYDROP_ST512_PD(nt, o, r0);
+    CYDROP_ST512_PD(nt, o + 8, r1);
+}
+
+/* The words and fused loops (words_simd.inc.h, fused_simd.inc.h), 16
+ * elements per apply: four groups of 16 blocks per step for float32 (as in
+ * the fill), two for float64, whose apply moves twice the bytes per word. */
+#define CYDROP_G32 4
+#define CYDROP_G64 2
+
+#define CYDROP_TARGET "avx512f"
+#define CYDROP_W 16
+#define CYDROP_STATE cydrop_state16
+#define CYDROP_INIT cydrop__init16
+#define CYDROP_WORDS cydrop__words16
+#define CYDROP_VEC __m512i
+#define CYDROP_VEC_SET1 _mm512_set1_epi32
+#define CYDROP_VEC_LOADU(p) _mm512_loadu_si512((const void *)(p))
+#define CYDROP_PF 0
+
+#define CYDROP_T float
+#define CYDROP_VS_T __m512
+#define CYDROP_VS_SET1 _mm512_set1_ps
+#define CYDROP_APPLY cydrop__apply16_f32
+#define CYDROP_NG CYDROP_G32
+#define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f32
+#define CYDROP_WORDS_FN cydrop_words_f32_avx512
+#define CYDROP_FUSED_GROUP_FN cydrop__fused_group_f32_avx512
+#define CYDROP_FUSED_FN cydrop_fused_f32_avx512
+#include "words_simd.inc.h"
+#include "fused_simd.inc.h"
+#undef CYDROP_T
+#undef CYDROP_VS_T
+#undef CYDROP_VS_SET1
+#undef CYDROP_APPLY
+#undef CYDROP_NG
+#undef CYDROP_WORDS_TAIL_FN
+#undef CYDROP_WORDS_FN
+#undef CYDROP_FUSED_GROUP_FN
+#undef CYDROP_FUSED_FN
+
+#define CYDROP_T double
+#define CYDROP_VS_T __m512d
+#define CYDROP_VS_SET1 _mm512_set1_pd
+#define CYDROP_APPLY cydrop__apply16_f64
+#define CYDROP_NG CYDROP_G64
+#define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f64
+#define CYDROP_WORDS_FN cydrop_words_f64_avx512
+#define CYDROP_FUSED_GROUP_FN cydrop__fused_group_f64_avx512
+#define CYDROP_FUSED_FN cydrop_fused_f64_avx512
+#include "words_simd.inc.h"
+#include "fused_simd.inc.h"
+#undef CYDROP_T
+#undef CYDROP_VS_T
+#undef CYDROP_VS_SET1
+#undef CYDROP_APPLY
+#undef CYDROP_NG
+#undef CYDROP_WORDS_TAIL_FN
+#undef CYDROP_WORDS_FN
+#undef CYDROP_FUSED_GROUP_FN
+#undef CYDROP_FUSED_FN
+
+#undef CYDROP_TARGET
+#undef CYDROP_W
+#undef CYDROP_STATE
+#undef CYDROP_INIT
+#undef CYDROP_WORDS
+#undef CYDROP_VEC
+#undef CYDROP_VEC_SET1
+#undef CYDROP_VEC_LOADU
+#undef CYDROP_PF
+
+__attribute__((target("avx512f")))
+static void cydrop_bits_f32_avx512(const float *x, float *o, const uint8_t *bits, size_t n,
+                                   float scale, int nt)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        uint16_t m;
+        memcpy(&m, bits + (k >> 3), 2);
+        CYDROP_ST512_PS(nt, o + k, _mm512_maskz_mul_ps((__mmask16)m, _mm512_loadu_ps(x + k), vs));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__bits_tail_f32(x, o, bits, k, n, scale);
+}
+
+__attribute__((target("avx512f")))
+static void cydrop_bits_f64_avx512(const double *x, double *o, const uint8_t *bits, size_t n,
+                                   double scale, int nt)
+{
+    const __m512d vs = _mm512_set1_pd(scale);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        CYDROP_ST512_PD(nt, o + k, _mm512_maskz_mul_pd((__mmask8)bits[k >> 3],
+                                                    _mm512_loadu_pd(x + k), vs));
+    if (nt)
+        _mm_sfence();
+    cydrop__bits_tail_f64(x, o, bits, k, n, scale);
+}
+
+static const cydrop_simd_table cydrop_table_avx512 = {
+    .fused_f32 = cydrop_fused_f32_avx512,
+    .fused_f64 = cydrop_fused_f64_avx512,
+    .keep_f32 = cydrop_keep_f32_avx512,
+    .keep_f64 = cydrop_keep_f64_avx512,
+    .words_f32 = cydrop_words_f32_avx512,
+    .words_f64 = cydrop_words_f64_avx512,
+    .bits_f32 = cydrop_bits_f32_avx512,
+    .bits_f64 = cydrop_bits_f64_avx512,
+};
+
+
+#endif /* CYDROP_HAVE_X86_SIMD */
+#endif /* CYDROP_SIMD_LOOPS_AVX512_H */

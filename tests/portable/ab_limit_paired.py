@@ -1,0 +1,85 @@
+"""benchmarks/limit_paired.py on two builds, alternated, as per-round ratios.
+
+    python tests/portable/ab_limit_paired.py BEFORE_TREE AFTER_TREE \
+        [--paths scalar avx2 avx512] [--rounds 7] [-- limit_paired.py arguments]
+
+Each round runs limit_paired.py once per build (in a fresh process, the
+build's tree first on PYTHONPATH, CYDROP_SIMD set to the path), the order of
+the two alternating from round to round, and forms for every row the ratio
+after / before of its ns/elem and of its ratio to the limit (or copy) that
+the same process measured; prints the medians of those per-round ratios
+with their range.  Below 1 the after build is faster.  For a change meant to
+leave the machine code alone (compare with tests/portable/insn_counts.py
+first: identical code is the stronger evidence).
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROW = re.compile(r"^  (\S.*?)\s{2,}([0-9.]+) ns/elem\s+([0-9.]+)x")
+HEAD = re.compile(r"^(float\d+ 2\*\*\d+): copy ([0-9.]+) ns/elem, philox ([0-9.]+) ns/word")
+
+
+def run(tree, path, script, extra):
+    env = dict(os.environ, PYTHONPATH=str(tree), CYDROP_SIMD=path)
+    out = subprocess.run([sys.executable, str(script), *extra], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    rows, section = {}, ""
+    for line in out.splitlines():
+        m = HEAD.match(line)
+        if m:
+            section = m.group(1)
+            rows[(section, "np.copyto")] = (float(m.group(2)), None)
+            rows[(section, "philox words")] = (float(m.group(3)), None)
+            continue
+        m = ROW.match(line)
+        if m:
+            rows[(section, m.group(1))] = (float(m.group(2)), float(m.group(3)))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("before", type=Path)
+    ap.add_argument("after", type=Path)
+    ap.add_argument("--paths", nargs="+", default=["scalar", "avx2", "avx512"])
+    ap.add_argument("--rounds", type=int, default=7)
+    argv = sys.argv[1:]
+    extra = ["--rounds", "3", "--no-threads"]
+    if "--" in argv:
+        extra = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
+    args = ap.parse_args(argv)
+    args.extra = extra
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "limit_paired.py"
+    for path in args.paths:
+        ns, rel = {}, {}
+        for r in range(args.rounds):
+            order = [("before", args.before), ("after", args.after)]
+            if r % 2:
+                order.reverse()
+            got = {name: run(tree, path, script, args.extra) for name, tree in order}
+            for key, (a_ns, a_rel) in got["after"].items():
+                b_ns, b_rel = got["before"][key]
+                ns.setdefault(key, []).append(a_ns / b_ns)
+                if a_rel is not None:
+                    rel.setdefault(key, []).append(a_rel / b_rel)
+        print(f"CYDROP_SIMD={path}: after / before, median of {args.rounds} alternated rounds "
+              f"(limit_paired.py {' '.join(args.extra)})")
+        for key, v in ns.items():
+            line = (f"  {key[0]:14s} {key[1]:30s} ns {statistics.median(v):.3f} "
+                    f"({min(v):.2f}-{max(v):.2f})")
+            if key in rel:
+                w = rel[key]
+                line += (f"   x-limit ratio {statistics.median(w):.3f} "
+                         f"({min(w):.2f}-{max(w):.2f})")
+            print(line)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
