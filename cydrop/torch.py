@@ -535,22 +535,19 @@ class _EagerFunction(torch.autograd.Function):
     @classmethod
     def forward(cls, ctx: Any, input: Tensor, p: float, seed: int, offset: int,
                 store_mask: bool) -> Tensor:
-        out, bits = cls.variant.run_forward(input, p, seed, offset, store_mask)
+        out, ctx.bits = cls.variant.run_forward(input, p, seed, offset, store_mask)
         ctx.p, ctx.seed, ctx.offset = p, seed, offset
-        if bits is not None:
-            ctx.save_for_backward(torch.from_numpy(bits))
         return out
 
     @classmethod
     def backward(cls, ctx: Any, grad: Tensor) -> Tuple[Tensor, None, None, None, None]:
-        saved = ctx.saved_tensors
         if torch.is_grad_enabled():      # create_graph=True: differentiable backward
-            bits = saved[0] if saved else torch.empty(0, dtype=torch.uint8)
+            bits = (torch.empty(0, dtype=torch.uint8) if ctx.bits is None
+                    else torch.from_numpy(ctx.bits))
             dx = cls.variant.backward_op(grad, bits, ctx.p, seed_tensor(ctx.seed),
                                          _offset_arg(ctx.offset))
         else:
-            dx = cls.variant.run_backward(grad, ctx.p, saved[0].numpy() if saved else None,
-                                          ctx.seed, ctx.offset)
+            dx = cls.variant.run_backward(grad, ctx.p, ctx.bits, ctx.seed, ctx.offset)
         return dx, None, None, None, None
 
 
