@@ -132,6 +132,26 @@ def _draw_seed(generator: Optional[torch.Generator]) -> Tensor:
     return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=generator)
 
 
+_KEY_BUFFERS = threading.local()
+_KEY_RANGE = 1 << 32
+
+
+def _draw_key(generator: Optional[torch.Generator]) -> int:
+    """`_draw_seed`'s key as an int, for the eager path: the same draw
+    (``torch.randint`` is ``empty(size).random_(low, high, generator)``: the
+    same words, the generator left in the same state) into this thread's
+    own two-element buffer, which saves the tensor's allocation (~0.8 us)."""
+    try:
+        buf = _KEY_BUFFERS.buf
+    except AttributeError:
+        buf = _KEY_BUFFERS.buf = torch.empty(2, dtype=torch.int64)
+    if generator is None:
+        lo, hi = buf.random_(0, _KEY_RANGE).tolist()
+    else:
+        lo, hi = buf.random_(0, _KEY_RANGE, generator=generator).tolist()
+    return int(lo) | (int(hi) << 32)
+
+
 def _offset_arg(offset: int) -> int:
     """An unsigned stream position as a signed int64 schema argument."""
     return offset - U64 if offset >= (1 << 63) else offset
@@ -171,11 +191,16 @@ def _runs_here(t: Tensor) -> bool:
 
 def _numpy_view(t: Tensor) -> _Array:
     """A NumPy view of a CPU tensor's memory (its strides and offset), for
-    reading: no copy unless the tensor carries a lazy negation/conjugation."""
-    t = t.detach()
-    if t.is_neg() or t.is_conj():
-        t = t.resolve_neg().resolve_conj()
-    return t.numpy()
+    reading: no copy unless the tensor carries a lazy negation/conjugation
+    (``Tensor.numpy`` refuses those: resolved into a copy)."""
+    if t.requires_grad:
+        t = t.detach()
+    try:
+        return t.numpy()
+    except RuntimeError:
+        if not (t.is_neg() or t.is_conj()):
+            raise
+    return t.resolve_neg().resolve_conj().numpy()
 
 
 _NUMPY_DTYPES = {_torch_dtype(d): np.dtype(d) for d in FLOAT_DTYPES}
@@ -393,17 +418,35 @@ class _Variant:
         self.backward_op.register_autograd(self._grad, setup_context=self._setup_context)
         self.eager = cast("type[_EagerFunction]",
                           type(f"_Eager_{name}", (_EagerFunction,), {"variant": self}))
+        self.eager_apply = _function_apply(self.eager)
 
     # -- kernels --------------------------------------------------------------
-    def forward_impl(self, input: Tensor, p: float, seed: Tensor, offset: int,
-                     store_mask: bool) -> Tuple[Tensor, Tensor]:
-        _check_key(seed)
-        p = check_p(p)
+    # run_forward / run_backward: the kernels on checked arguments (``p`` in
+    # [0, 1], ``seed`` and ``offset`` unsigned ints, the mask as a NumPy
+    # array or None); the operators and the eager path both end here.
+    def run_forward(self, input: Tensor, p: float, seed: int, offset: int,
+                    store_mask: bool) -> Tuple[Tensor, Optional[_Bits]]:
+        """``(out, packed mask or None)`` of the forward on ``input``."""
         x = _numpy_view(input)
         out = _result_like(input)
         _sync_threads()
-        bits = self._forward(x, p, seed_value(seed), _offset_value(offset), out.numpy(),
-                             bool(store_mask))
+        return out, self._forward(x, p, seed, offset, out.numpy(), store_mask)
+
+    def run_backward(self, grad: Tensor, p: float, bits: Optional[_Bits], seed: int,
+                     offset: int) -> Tensor:
+        """The gradient of ``grad``: from the packed mask ``bits``, or the
+        mask regenerated from ``(seed, offset)`` when it is None."""
+        g = _numpy_view(grad)
+        out = _result_like(grad)
+        _sync_threads()
+        self._backward(g, p, bits, seed, offset, out.numpy())
+        return out
+
+    def forward_impl(self, input: Tensor, p: float, seed: Tensor, offset: int,
+                     store_mask: bool) -> Tuple[Tensor, Tensor]:
+        _check_key(seed)
+        out, bits = self.run_forward(input, check_p(p), seed_value(seed),
+                                     _offset_value(offset), bool(store_mask))
         if bits is None:
             return out, torch.empty(0, dtype=torch.uint8)
         return out, torch.from_numpy(bits)
@@ -412,9 +455,6 @@ class _Variant:
                       offset: int) -> Tensor:
         _check_key(seed)
         p = check_p(p)
-        g = _numpy_view(grad)
-        out = _result_like(grad)
-        _sync_threads()
         m = self.mask_elements(tuple(grad.shape))
         if mask_bits.numel() == 0 and m > 0:
             bits = None
@@ -424,8 +464,7 @@ class _Variant:
                                  f"{packed_size(m)} elements (or empty), got "
                                  f"{mask_bits.dtype} with {mask_bits.numel()}")
             bits = _numpy_view(mask_bits).reshape(-1)
-        self._backward(g, p, bits, seed_value(seed), _offset_value(offset), out.numpy())
-        return out
+        return self.run_backward(grad, p, bits, seed_value(seed), _offset_value(offset))
 
     # -- fake (shapes only) ---------------------------------------------------
     def _fake(self, input: Tensor, p: float, seed: Tensor, offset: int,
@@ -461,12 +500,21 @@ class _Variant:
               store_mask: bool) -> Tensor:
         """``out`` of the forward, through the fast path or the operator."""
         if _eager(input):
-            # (torch.autograd.Function.apply is not annotated)
-            out: Tensor = self.eager.apply(input, p, seed, offset,  # type: ignore[no-untyped-call]
+            return self.eager_call(input, p, seed_value(seed), _offset_value(offset),
+                                   store_mask)
+        out: Tensor = self.op(input, p, seed, offset, store_mask)[0]
+        return out
+
+    def eager_call(self, input: Tensor, p: float, seed: int, offset: int,
+                   store_mask: bool) -> Tensor:
+        """The eager path (`_eager` holds for ``input``; ``p`` checked,
+        ``seed`` and ``offset`` unsigned): the kernels straight away when no
+        gradient is needed, else through the variant's autograd.Function."""
+        if input.requires_grad and torch.is_grad_enabled():
+            out: Tensor = self.eager_apply(_unwrap_if_dead(input), p, seed, offset,
                                            store_mask)
             return out
-        out = self.op(input, p, seed, offset, store_mask)[0]
-        return out
+        return self.run_forward(input, p, seed, offset, False)[0]
 
 
 class _EagerFunction(torch.autograd.Function):
@@ -474,41 +522,113 @@ class _EagerFunction(torch.autograd.Function):
     and their registered autograd, without the custom-operator dispatch in
     Python (~100 us a forward + backward, which at 2**16 elements is more
     than the kernels' time).  Used only for plain tensors outside
-    torch.compile, tracing and dispatch modes; everything else goes through
-    the operators."""
+    torch.compile, tracing, dispatch modes and functorch transforms;
+    everything else goes through the operators.
+
+    Applied through `_function_apply` (not ``Function.apply``'s Python
+    wrapper), with ``seed`` and ``offset`` as unsigned ints: the key is not
+    a tensor input of the node.  The packed mask is saved as a tensor
+    viewing the forward's array (freed after the backward, as the operators'
+    saved mask is)."""
     variant: ClassVar[_Variant] = None  # type: ignore[assignment]  # each subclass's
 
     @classmethod
-    def forward(cls, ctx: Any, input: Tensor, p: float, seed: Tensor, offset: int,
+    def forward(cls, ctx: Any, input: Tensor, p: float, seed: int, offset: int,
                 store_mask: bool) -> Tensor:
-        out, bits = cls.variant.forward_impl(input, p, seed, offset, store_mask)
-        ctx.p, ctx.offset = p, offset
-        ctx.save_for_backward(bits, seed)
+        out, ctx.bits = cls.variant.run_forward(input, p, seed, offset, store_mask)
+        ctx.p, ctx.seed, ctx.offset = p, seed, offset
         return out
 
     @classmethod
     def backward(cls, ctx: Any, grad: Tensor) -> Tuple[Tensor, None, None, None, None]:
-        bits, seed = ctx.saved_tensors
         if torch.is_grad_enabled():      # create_graph=True: differentiable backward
-            dx = cls.variant.backward_op(grad, bits, ctx.p, seed, ctx.offset)
+            bits = (torch.empty(0, dtype=torch.uint8) if ctx.bits is None
+                    else torch.from_numpy(ctx.bits))
+            dx = cls.variant.backward_op(grad, bits, ctx.p, seed_tensor(ctx.seed),
+                                         _offset_arg(ctx.offset))
         else:
-            dx = cls.variant.backward_impl(grad, bits, ctx.p, seed, ctx.offset)
+            dx = cls.variant.run_backward(grad, ctx.p, ctx.bits, ctx.seed, ctx.offset)
         return dx, None, None, None, None
+
+
+def _function_apply(cls: "type[torch.autograd.Function]") -> Callable[..., Tensor]:
+    """``cls.apply`` without ``torch.autograd.Function.apply``'s Python
+    wrapper: the C ``_FunctionBase.apply`` bound to ``cls`` (the wrapper
+    binds default arguments for ``setup_context``, which `_EagerFunction`
+    does not define, routes functorch transforms, which `_eager` sends to the
+    operators, and unwraps dead functorch wrappers, which `eager_call` does:
+    ~1.5 us a call).  The wrapper itself if the private API is gone."""
+    try:
+        apply = torch._C._FunctionBase.__dict__["apply"].__get__(None, cls)
+    except (AttributeError, KeyError, TypeError):
+        return cast(Callable[..., Tensor], cls.apply)
+    return cast(Callable[..., Tensor], apply)
+
+
+# what Function.apply does to its tensor arguments outside functorch
+# transforms (a no-op for a plain tensor; the identity if the private API is gone)
+_unwrap_if_dead: Callable[[Tensor], Tensor] = (
+    getattr(getattr(torch._C, "_functorch", None), "unwrap_if_dead", None) or (lambda t: t))
 
 
 def _eager(t: Tensor) -> bool:
     """Whether ``t`` may take the fast path (a plain tensor, no compile,
-    no torch-function or dispatch mode)."""
+    no torch-function or dispatch mode, no functorch transform)."""
     if type(t) is not torch.Tensor or torch.compiler.is_compiling():
         return False
     try:
         return (not torch._C._is_torch_function_mode_enabled()
-                and torch._C._len_torch_dispatch_stack() == 0)
+                and torch._C._len_torch_dispatch_stack() == 0
+                and not torch._C._are_functorch_transforms_active())
     except AttributeError:      # private API gone: always the operator
         return False
 
 
-_DROPOUT = _Variant("dropout", _plain_forward, _plain_backward, _numel)
+class _PlainVariant(_Variant):
+    """``cydrop::dropout``: the one-call entries (``_kernels.default_forward``
+    with ``bits_out``, ``default_masked``) on a contiguous tensor's NumPy
+    view, with the result allocated by the entry (NumPy, C-contiguous; from
+    the result cache from ``_ResultCache.MIN_BYTES`` on): the same kernel
+    calls, masks and results as `_plain_forward` / `_plain_backward`
+    through ``cydrop.dropout``'s checks, at ~1 us instead of ~4.  Anything
+    the entries decline (a strided tensor, ``p`` of 0 or 1, ...) goes
+    there."""
+
+    def run_forward(self, input: Tensor, p: float, seed: int, offset: int,
+                    store_mask: bool) -> Tuple[Tensor, Optional[_Bits]]:
+        if 0.0 < p < 1.0 and input.is_contiguous():
+            x = _numpy_view(input)
+            bits = np.empty((x.size + 7) >> 3, dtype=np.uint8) if store_mask else None
+            _sync_threads()
+            res = _kernels.default_forward(x, p, _cached_result(x), False, seed, offset,
+                                           False, bits)
+            if res is not None:
+                return torch.from_numpy(res), bits
+        return super().run_forward(input, p, seed, offset, store_mask)
+
+    def run_backward(self, grad: Tensor, p: float, bits: Optional[_Bits], seed: int,
+                     offset: int) -> Tensor:
+        if 0.0 < p < 1.0 and grad.is_contiguous():
+            g = _numpy_view(grad)
+            _sync_threads()
+            if bits is None:
+                res = _kernels.default_forward(g, p, _cached_result(g), False, seed, offset)
+            else:
+                res = _kernels.default_masked(g, bits, p, _cached_result(g))
+            if res is not None:
+                return torch.from_numpy(res)
+        return super().run_backward(grad, p, bits, seed, offset)
+
+
+def _cached_result(x: _Array) -> Optional[_Array]:
+    """A C-contiguous result buffer for ``x`` from the result cache, or None
+    (the entry allocates it) below ``_ResultCache.MIN_BYTES``."""
+    if x.nbytes < _ResultCache.MIN_BYTES:
+        return None
+    return _RESULT_CACHE.empty(x.shape, x.dtype)
+
+
+_DROPOUT = _PlainVariant("dropout", _plain_forward, _plain_backward, _numel)
 
 
 # The dropout family (cydrop.dropout1d/2d/3d, alpha_dropout,
@@ -653,6 +773,17 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         exactly 0.0 (NaN and inf included); the mask does not depend on the
         thread count.
     """
+    # The common call, decided in a few comparisons (docs/design.md,
+    # "cydrop.torch", "Eager fast path"): training out of place with a drawn
+    # key, ``p`` a float in (0, 1), a plain non-empty CPU tensor of a kernel
+    # dtype in eager mode.  The same key draw, kernels and results as below.
+    if (type(p) is float and 0.0 < p < 1.0 and training is True and inplace is False
+            and seed is None and type(offset) is int and offset == 0
+            and type(input) is torch.Tensor and input.is_cpu
+            and input.dtype in _KERNEL_DTYPES and type(mask_storage) is str
+            and (mask_storage == "bits" or mask_storage == "recompute")
+            and input.numel() and _eager(input)):
+        return _DROPOUT.eager_call(input, p, _draw_key(generator), 0, mask_storage == "bits")
     p, seed, offset = _check_call(input, p, generator, seed, offset, mask_storage, training)
     if not _runs_here(input):
         if seed is not None:

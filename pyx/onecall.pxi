@@ -69,7 +69,8 @@ cdef object _fast_result(object x, object out, bint inplace):
 
 
 def default_forward(object x, double p, object out=None, bint inplace=False,
-                    object seed=None, uint64_t offset=0, bint vanilla=False):
+                    object seed=None, uint64_t offset=0, bint vanilla=False,
+                    object bits_out=None):
     """``dropout(x, p, out=out, inplace=inplace)`` with every other argument
     at its default, in one call (the hot path of small arrays): the mask from
     the default stream, which advances as `default_stream_take` says, or,
@@ -80,9 +81,13 @@ def default_forward(object x, double p, object out=None, bint inplace=False,
     None, touching nothing, unless the arrays are plain ones
     (`_fast_result`): the caller then takes the general path, whose checks
     convert, copy or raise.  ``vanilla``: the kept elements are not scaled
-    (``scaling="vanilla"`` in training)."""
+    (``scaling="vanilla"`` in training).  ``bits_out``: also write the
+    keep-mask there, packed (``return_mask="bits"``'s layout): exactly a 1-D
+    C-contiguous numpy.ndarray of uint8 of ``ceil(x.size / 8)`` bytes,
+    disjoint from x and the result, or the call declines (cydrop.torch's
+    forward, which keeps the mask for the backward)."""
     global _default_offset
-    cdef cnp.ndarray a, res
+    cdef cnp.ndarray a, res, b
     cdef int t
     cdef Plan pl
     r = _fast_result(x, out, inplace)
@@ -90,9 +95,21 @@ def default_forward(object x, double p, object out=None, bint inplace=False,
         return None
     a = <cnp.ndarray>x
     res = <cnp.ndarray>r
+    if bits_out is not None:
+        if type(bits_out) is not np.ndarray:
+            return None
+        b = <cnp.ndarray>bits_out
+        if (cnp.PyArray_TYPE(b) != cnp.NPY_UINT8 or cnp.PyArray_NDIM(b) != 1
+                or not cnp.PyArray_IS_C_CONTIGUOUS(b) or not cnp.PyArray_ISWRITEABLE(b)
+                or b.shape[0] != (cnp.PyArray_SIZE(a) + 7) // 8
+                or _overlap(b, a) != 0 or _overlap(b, res) != 0):
+            return None
     t = cnp.PyArray_TYPE(a)
     pl = _new_plan(a, a, res, None)
     _typed_plan(&pl, t, None)
+    if bits_out is not None:
+        pl.bits = <uint8_t *>cnp.PyArray_DATA(b)
+        pl.write_bits = True
     if seed is None:
         _stream_plan(&pl, _default_seed, _default_offset, keep_threshold(p))
         _default_offset = _advance(_default_offset, <uint64_t>pl.n)

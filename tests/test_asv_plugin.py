@@ -304,9 +304,14 @@ def test_project_suite_ratios(plugin_path, tmp_path):
     ratios = {n for n in b if n.startswith("bench_ratio.")}
     assert {"bench_ratio.Forward.ratio_to_copyto", "bench_ratio.Forward.ratio_to_numpy_reference",
             "bench_ratio.Masked.ratio_masked_to_copyto", "bench_ratio.Backward.ratio_backward_to_copyto",
-            "bench_ratio.Torch.ratio_to_torch", "bench_ratio.Limit.ratio_forward_to_limit"} <= ratios
+            "bench_ratio.Torch.ratio_to_torch", "bench_ratio.Limit.ratio_forward_to_limit",
+            "bench_ratio.AdapterToTorch.ratio_forward_to_torch",
+            "bench_ratio.AdapterToTorch.ratio_fwd_bwd_to_torch"} <= ratios
     assert b["bench_ratio.Limit.ratio_forward_to_limit"]["params"] == [
         ["'float32'", "'float64'"], ["1048576", "16777216"]]
+    for name in ("ratio_forward_to_torch", "ratio_fwd_bwd_to_torch"):   # issue 23's sizes
+        assert b[f"bench_ratio.AdapterToTorch.{name}"]["params"] == [
+            ["1024", "4096", "65536", "1048576"]]
     assert all(b[n]["type"] == "ratio" and b[n]["unit"] == "ratio" for n in ratios)
     assert not [n for n in b if ".track_ratio" in n]
     assert {"bench_track.KeepRate.track_keep_rate"} <= set(b)

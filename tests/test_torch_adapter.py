@@ -695,3 +695,42 @@ def test_family_compile_aot_eager_fullgraph_matches_eager():
     assert torch.equal(y, yc)
     for a, b in zip(eager.parameters(), compiled.parameters()):
         assert torch.equal(a.grad, b.grad)
+
+
+# -- the eager fast path (issue 23 part 2) -------------------------------------
+
+
+def test_eager_key_draw_is_randints_draw():
+    """`_draw_key` (per-thread buffer, ``random_``) gives the key and leaves
+    the generator where ``torch.randint`` (`_draw_seed`) does."""
+    for gen in (None, torch.Generator().manual_seed(5)):
+        state = (gen or torch.default_generator).get_state()
+        a = ct.seed_value(ct._draw_seed(gen)), torch.rand(3, generator=gen)
+        (gen or torch.default_generator).set_state(state)
+        b = ct._draw_key(gen), torch.rand(3, generator=gen)
+        assert a[0] == b[0] and torch.equal(a[1], b[1])
+
+
+def test_default_forward_bits_out_is_return_masks_bits():
+    from cydrop import _kernels
+    x = np.random.default_rng(0).standard_normal(1003).astype(np.float32)
+    y, bits = cydrop.dropout(x, 0.3, seed=2**63 + 1, offset=5, return_mask="bits")
+    b = np.empty(126, np.uint8)
+    np.testing.assert_array_equal(
+        _kernels.default_forward(x, 0.3, None, False, 2**63 + 1, 5, False, b), y)
+    np.testing.assert_array_equal(b, bits)
+    for bad in (np.empty(127, np.uint8), np.empty(126, np.int8), np.empty(252, np.uint8)[::2],
+                x.view(np.uint8)[:126], [0] * 126):
+        assert _kernels.default_forward(x, 0.3, None, False, 1, 0, False, bad) is None
+
+
+def test_eager_path_takes_the_one_call_entries(monkeypatch):
+    from cydrop import _kernels
+    taken = []
+    for name in ("default_forward", "default_masked"):
+        real = getattr(_kernels, name)
+        monkeypatch.setattr(_kernels, name,
+                            lambda *a, _r=real, _n=name: taken.append(_n) or _r(*a))
+    x = _data(64, torch.float32).requires_grad_(True)
+    ct.dropout(x, 0.5).backward(torch.ones(64))
+    assert taken == ["default_forward", "default_masked"]

@@ -11,11 +11,15 @@ run on one thread (the peers use one; a team of threads on a busy machine
 waits for its slowest member, noise a ratio cannot cancel), except in
 `Torch`, where both sides get the same ``threads``.
 
+`AdapterToTorch` times ``cydrop.torch`` against torch's own dropout on
+tensors from 2**10 elements, one thread each (the adapter's overhead).
+
 `Limit` times the fused forward against its limit, ``max(copy, Philox words
 alone on the active path)`` (docs/design.md, "Performance contract"); the
 limit of masked scaling and of the backward with a mask is the copy, so
 `Masked` and `Backward` already are their ratios to the limit.
 """
+import importlib
 import statistics
 import timeit
 
@@ -139,6 +143,60 @@ class Torch:
         x, t, F = self.x, self.t, self.F
         return (lambda: cydrop.dropout(x, P),
                 lambda: F.dropout(t, P, training=True))
+
+
+class AdapterToTorch:
+    """``cydrop.torch.dropout`` against ``torch.nn.functional.dropout`` on
+    float32 tensors, both on one thread (``torch.set_num_threads(1)``;
+    cydrop.torch follows torch's count), from 2**10 elements (a hidden
+    layer's activations at a small batch) to 2**20 (issue 23): the forward
+    alone (an input that needs no gradient) and a training step's dropout,
+    ``y = dropout(xg, p); y.backward(g)`` with ``xg`` a leaf that requires
+    grad (its ``.grad`` reset before each call).  Below 1: cydrop.torch is
+    faster; 1 / ratio is the "x faster" of docs/design.md ("cydrop.torch").
+    At small sizes the ratio is the adapter's per-call overhead (autograd,
+    key draw, tensor views) against torch's; skipped where torch is not
+    importable (run under ``--python=same``)."""
+    params = [[2**10, 2**12, 2**16, 2**20]]
+    param_names = ["size"]
+    rounds = 2
+    repeat = (10, 20, 2.0)
+    sample_time = 0.005
+    min_of = 3
+    warmup_time = 0.05
+    timeout = 60
+
+    def setup(self, size):
+        self.saved_threads = cydrop.get_num_threads()   # teardown runs after a skip too
+        torch = import_torch()
+        self.torch, self.ct = torch, importlib.import_module("cydrop.torch")
+        self.saved_torch_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        cydrop.set_num_threads(1)
+        self.F = torch.nn.functional
+        self.x = torch.from_numpy(data("float32", size).copy())
+        self.xg = self.x.clone().requires_grad_(True)
+        self.g = torch.from_numpy(data("float32", size, 1).copy())
+
+    def teardown(self, size):
+        cydrop.set_num_threads(self.saved_threads)
+        if hasattr(self, "saved_torch_threads"):
+            self.torch.set_num_threads(self.saved_torch_threads)
+
+    def ratio_forward_to_torch(self, size):
+        x, ct, F = self.x, self.ct, self.F
+        return (lambda: ct.dropout(x, P),
+                lambda: F.dropout(x, P, training=True))
+
+    def ratio_fwd_bwd_to_torch(self, size):
+        xg, g, ct, F = self.xg, self.g, self.ct, self.F
+
+        def step(dropout):
+            def call():
+                xg.grad = None
+                dropout(xg, P).backward(g)
+            return call
+        return (step(ct.dropout), step(lambda t, p: F.dropout(t, p, training=True)))
 
 
 def slower_of(candidates, times=5, timer=timeit.default_timer):
