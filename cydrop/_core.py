@@ -200,8 +200,8 @@ one_call = _kernels.one_call
 
 
 def scaled(x: FloatArray, res: FloatArray, scale: float) -> None:
-    """``res = x * scale`` (one flag, True, broadcast over the whole array)."""
-    _kernels.masked_scale(x, res, np.broadcast_to(np.True_, x.shape), None, scale)
+    """``res = x * scale``: masked scaling with every element kept."""
+    _kernels.scale_all(x, res, scale)
 
 
 def _apply_mask(x: FloatArray, res: FloatArray, mask: npt.NDArray[Any], packed: bool,

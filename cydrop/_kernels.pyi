@@ -23,6 +23,7 @@ def masked_scale(x: _Array, out: _Array,
                  mask: Optional[npt.NDArray[np.bool_]] = ...,
                  bits: Optional[npt.NDArray[np.uint8]] = ..., scale: float = ...,
                  affine: Optional[Tuple[float, float]] = ...) -> None: ...
+def scale_all(x: _Array, out: _Array, scale: float) -> None: ...
 def fused_forward(x: _Array, out: _Array, seed: int, offset: int, thr: int,
                   scale: float, mask_out: Optional[npt.NDArray[np.bool_]] = ...,
                   bits_out: Optional[npt.NDArray[np.uint8]] = ...,

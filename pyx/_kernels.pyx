@@ -29,6 +29,7 @@ declarations are in ``_types.pxd``.
 cimport cython
 from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.string cimport memset
 cimport numpy as cnp
 import os
 

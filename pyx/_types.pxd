@@ -34,6 +34,9 @@ cdef extern from "simd.h" nogil:
                                         float, int) noexcept nogil
     ctypedef void (*cydrop_bits_f64_fn)(const double *, double *, const uint8_t *, size_t,
                                         double, int) noexcept nogil
+    ctypedef void (*cydrop_scale_f32_fn)(const float *, float *, size_t, float, int) noexcept nogil
+    ctypedef void (*cydrop_scale_f64_fn)(const double *, double *, size_t, double,
+                                         int) noexcept nogil
     ctypedef struct cydrop_simd_table:
         cydrop_fused_f32_fn fused_f32
         cydrop_fused_f64_fn fused_f64
@@ -43,6 +46,8 @@ cdef extern from "simd.h" nogil:
         cydrop_words_f64_fn words_f64
         cydrop_bits_f32_fn bits_f32
         cydrop_bits_f64_fn bits_f64
+        cydrop_scale_f32_fn scale_f32
+        cydrop_scale_f64_fn scale_f64
     const cydrop_simd_table *cydrop_simd_for(int impl)
     const char *cydrop_simd_name(int impl)
 

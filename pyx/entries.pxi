@@ -57,6 +57,28 @@ def masked_scale(cnp.ndarray x not None, cnp.ndarray out not None,
         _run_plan(&pl, t == cnp.NPY_DOUBLE, scale)
 
 
+# the one keep flag `scale_all` broadcasts over every element (stride 0)
+cdef char _KEEP_ALL = 1
+
+
+def scale_all(cnp.ndarray x not None, cnp.ndarray out not None, double scale):
+    """``out = x * scale`` (vanilla evaluation's ``x * (1 - p)``): masked
+    scaling with every element kept, without a mask array -- the walker's
+    scale loop for contiguous arrays, its general path otherwise.  ``out``
+    may be ``x``; the scale is rounded once to the dtype (float32 for
+    float16); unaligned arrays as in `masked_scale`."""
+    cdef int t = _float_type(x, out)
+    cdef Plan pl
+    if not (cnp.PyArray_ISALIGNED(x) and cnp.PyArray_ISALIGNED(out)):
+        return _via_aligned(scale_all, x, out, scale)
+    pl = _new_plan(x, x, out, None)     # m_strides all 0: one flag for all
+    _typed_plan(&pl, t, None)
+    pl.m = &_KEEP_ALL
+    pl.src = SRC_BOOL
+    with nogil:
+        _run_plan(&pl, t == cnp.NPY_DOUBLE, scale)
+
+
 cdef int _stream_outputs(Plan *pl, uint64_t seed, uint64_t offset, uint32_t thr,
                          cnp.ndarray mask_out, cnp.ndarray bits_out) except -1:
     """The keep flags from the stream; also written as bools and/or bits."""

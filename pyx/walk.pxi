@@ -82,6 +82,16 @@ cdef void _choose_span_path(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
                     _cut_into_items(pl, a + done, end, scale)
                 return
         elif (pl.src == SRC_BOOL and not pl.affine and not pl.write_bits
+                and pl.m_strides[0] == 0):
+            # one flag for every element (a broadcast scalar mask: vanilla
+            # evaluation's x * (1 - p)): a scale, or zeros
+            a = _first_aligned(pl, start, end, 1, sizeof(floating)) if pl.nt else end
+            if a > start:
+                _contiguous_one_flag(pl, start, a, scale, 0)
+            if a < end:
+                _contiguous_one_flag(pl, a, end, scale, 1)
+            return
+        elif (pl.src == SRC_BOOL and not pl.affine and not pl.write_bits
                 and pl.m_strides[0] == 1):
             a = _first_aligned(pl, start, end, 1, sizeof(floating)) if pl.nt else end
             if a > start:
@@ -156,6 +166,20 @@ cdef inline void _contiguous_keep(const Plan *pl, Py_ssize_t a, Py_ssize_t b, fl
     else:
         pl.simd.keep_f64(<const double *>pl.x + a, <double *>pl.o + a,
                          <const uint8_t *>pl.m + a, <size_t>(b - a), scale, nt)
+
+
+cdef inline void _contiguous_one_flag(const Plan *pl, Py_ssize_t a, Py_ssize_t b,
+                                      floating scale, int nt) noexcept nogil:
+    """[a, b) under the one flag ``pl.m[0]``: ``x * scale`` (the scale loop)
+    where it keeps, else zeros (a scale by 0 would turn inf and nan into nan)."""
+    if pl.m[0] == 0:
+        memset(pl.o + a * <Py_ssize_t>sizeof(floating), 0, <size_t>(b - a) * sizeof(floating))
+    elif floating is float:
+        pl.simd.scale_f32(<const float *>pl.x + a, <float *>pl.o + a, <size_t>(b - a),
+                          scale, nt)
+    else:
+        pl.simd.scale_f64(<const double *>pl.x + a, <double *>pl.o + a, <size_t>(b - a),
+                          scale, nt)
 
 
 cdef inline void _contiguous_bits(const Plan *pl, Py_ssize_t a, Py_ssize_t b, floating scale,

@@ -69,9 +69,12 @@ def test_compiled_module_carries_no_debug_info():
 
 def _editable():
     """Whether cydrop is installed in editable mode (setuptools' finder then
-    maps every cydrop module to the clone, whatever sys.path says)."""
-    text = _dist().read_text("direct_url.json") or "{}"
-    return json.loads(text).get("dir_info", {}).get("editable", False)
+    maps every cydrop module to the clone, whatever sys.path says).  Every
+    cydrop distribution is asked: run from a clone, the build's
+    ``cydrop.egg-info`` there is found first, and it has no install record."""
+    return any(json.loads(d.read_text("direct_url.json") or "{}")
+               .get("dir_info", {}).get("editable", False)
+               for d in importlib.metadata.distributions(name="cydrop"))
 
 
 @pytest.mark.skipif(_editable(), reason="an editable install cannot be shadowed (its finder "

@@ -205,3 +205,46 @@ def test_streaming_stores_of_the_mask_loops(impl, streaming_always, dtype, misal
                 _same(odd, want)
     finally:
         cydrop.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["stores", "streaming"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("xoff, ooff", [(0, 0), (1, 1), (3, 3), (4, 4), (15, 15), (0, 5), (7, 2)])
+def test_scale_loop(impl, dtype, xoff, ooff, stream):
+    # vanilla evaluation's x * (1 - p) (`_kernels.scale_all`, and a mask of
+    # one flag broadcast over every element): the scale loop, whose stores
+    # start where out is aligned, at any alignment of x and out; a single
+    # False flag writes +0.0 everywhere, NaN and infinities included
+    old = _kernels.set_streaming_min_bytes(0 if stream else 1 << 62)
+    threads = cydrop.get_num_threads()
+    c = dtype(1 - P)
+    try:
+        for t in (1, 2):
+            cydrop.set_num_threads(t)
+            for n in SIZES:
+                x = np.empty(n + 16, dtype)[xoff:xoff + n]
+                x[...] = _data(n, dtype)
+                out = np.full(n + 16, np.nan, dtype)[ooff:ooff + n]
+                _kernels.scale_all(x, out, 1 - P)
+                _same(out, x * c)
+                _kernels.masked_scale(x, out, np.broadcast_to(np.False_, x.shape), None, 2.0)
+                _same(out, np.zeros(n, dtype))
+                _kernels.masked_scale(x, out, np.broadcast_to(np.True_, x.shape), None, 1 - P)
+                _same(out, x * c)
+                _same(cydrop.dropout(x, P, False, scaling="vanilla"), x * c)
+                y = x.copy()
+                assert cydrop.dropout(y, P, False, True, scaling="vanilla") is y
+                _same(y, x * c)
+    finally:
+        cydrop.set_num_threads(threads)
+        _kernels.set_streaming_min_bytes(old)
+
+
+def test_scale_all_checks_its_arguments():
+    x = np.ones(10, np.float32)
+    with pytest.raises((TypeError, ValueError)):
+        _kernels.scale_all(x, np.ones(10, np.float64), 0.5)
+    with pytest.raises((TypeError, ValueError)):
+        _kernels.scale_all(x, np.ones(11, np.float32), 0.5)
+    with pytest.raises((TypeError, ValueError)):
+        _kernels.scale_all(x.astype(np.int32), x, 0.5)

@@ -6,6 +6,8 @@
  *   keep   o[k] = keep[k] ? x[k] * scale : 0      (bool mask or keep flags)
  *   words  o[k] = w[k] >= thr ? x[k] * scale : 0  (stream words in a buffer)
  *   bits   o[k] = bit k ? x[k] * scale : 0        (packed bits)
+ *   scale  o[k] = x[k] * scale                    (every element kept: vanilla
+ *                                                 evaluation, a mask of one flag)
  *   fused  the words made as it goes (fused_simd.inc.h, fused_buffered.inc.h)
  */
 #ifndef CYDROP_SIMD_COMMON_H
@@ -35,6 +37,8 @@ typedef void (*cydrop_bits_f32_fn)(const float *x, float *o, const uint8_t *bits
                                    float scale, int nt);
 typedef void (*cydrop_bits_f64_fn)(const double *x, double *o, const uint8_t *bits, size_t n,
                                    double scale, int nt);
+typedef void (*cydrop_scale_f32_fn)(const float *x, float *o, size_t n, float scale, int nt);
+typedef void (*cydrop_scale_f64_fn)(const double *x, double *o, size_t n, double scale, int nt);
 
 typedef struct {
     /* x, o: n elements from stream block b0 (word 4 * b0 for element 0; the
@@ -54,27 +58,42 @@ typedef struct {
      * aligned when set). */
     cydrop_bits_f32_fn bits_f32;
     cydrop_bits_f64_fn bits_f64;
+    /* o = x * scale, every element kept (nt as above) */
+    cydrop_scale_f32_fn scale_f32;
+    cydrop_scale_f64_fn scale_f64;
 } cydrop_simd_table;
 
 #define CYDROP_T float
 #define CYDROP_KEEP_TAIL_FN cydrop__keep_tail_f32
 #define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f32
 #define CYDROP_BITS_TAIL_FN cydrop__bits_tail_f32
+#define CYDROP_SCALE_TAIL_FN cydrop__scale_tail_f32
 #include "tails.inc.h"
 #undef CYDROP_T
 #undef CYDROP_KEEP_TAIL_FN
 #undef CYDROP_WORDS_TAIL_FN
 #undef CYDROP_BITS_TAIL_FN
+#undef CYDROP_SCALE_TAIL_FN
 
 #define CYDROP_T double
 #define CYDROP_KEEP_TAIL_FN cydrop__keep_tail_f64
 #define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f64
 #define CYDROP_BITS_TAIL_FN cydrop__bits_tail_f64
+#define CYDROP_SCALE_TAIL_FN cydrop__scale_tail_f64
 #include "tails.inc.h"
 #undef CYDROP_T
 #undef CYDROP_KEEP_TAIL_FN
 #undef CYDROP_WORDS_TAIL_FN
 #undef CYDROP_BITS_TAIL_FN
+#undef CYDROP_SCALE_TAIL_FN
+
+/* How many leading elements of o (elements of `item` bytes, o aligned to
+ * its element) come before the first `align`-byte aligned one, at most n. */
+CYDROP_INLINE size_t cydrop__lead_in(const void *o, size_t n, size_t item, size_t align)
+{
+    size_t k = (((align - (uintptr_t)o % align)) % align) / item;
+    return k < n ? k : n;
+}
 
 /* The fused loop of the paths without SIMD Philox (fused_buffered.inc.h)
  * takes the words of CYDROP_PIECE elements at a time. */

@@ -192,6 +192,42 @@ static void cydrop_bits_f64_avx2(const double *x, double *o, const uint8_t *bits
     cydrop__bits_tail_f64(x, o, bits, k, n, scale);
 }
 
+__attribute__((target("avx2")))
+static void cydrop_scale_f32_avx2(const float *x, float *o, size_t n, float scale, int nt)
+{
+    const __m256 vs = _mm256_set1_ps(scale);
+    /* from the first element where o is 32-byte aligned: a store split
+     * across two cache lines costs more than the scalar lead-in (nt: the
+     * caller starts there already) */
+    size_t k = cydrop__lead_in(o, n, sizeof(float), 32);
+    cydrop__scale_tail_f32(x, o, 0, k, scale);
+    for (; k + 16 <= n; k += 16) {
+        CYDROP_ST256_PS(nt, o + k, _mm256_mul_ps(_mm256_loadu_ps(x + k), vs));
+        CYDROP_ST256_PS(nt, o + k + 8, _mm256_mul_ps(_mm256_loadu_ps(x + k + 8), vs));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__scale_tail_f32(x, o, k, n, scale);
+}
+
+__attribute__((target("avx2")))
+static void cydrop_scale_f64_avx2(const double *x, double *o, size_t n, double scale, int nt)
+{
+    const __m256d vs = _mm256_set1_pd(scale);
+    /* from the first element where o is 32-byte aligned: a store split
+     * across two cache lines costs more than the scalar lead-in (nt: the
+     * caller starts there already) */
+    size_t k = cydrop__lead_in(o, n, sizeof(double), 32);
+    cydrop__scale_tail_f64(x, o, 0, k, scale);
+    for (; k + 8 <= n; k += 8) {
+        CYDROP_ST256_PD(nt, o + k, _mm256_mul_pd(_mm256_loadu_pd(x + k), vs));
+        CYDROP_ST256_PD(nt, o + k + 4, _mm256_mul_pd(_mm256_loadu_pd(x + k + 4), vs));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__scale_tail_f64(x, o, k, n, scale);
+}
+
 static const cydrop_simd_table cydrop_table_avx2 = {
     .fused_f32 = cydrop_fused_f32_avx2,
     .fused_f64 = cydrop_fused_f64_avx2,
@@ -201,6 +237,8 @@ static const cydrop_simd_table cydrop_table_avx2 = {
     .words_f64 = cydrop_words_f64_avx2,
     .bits_f32 = cydrop_bits_f32_avx2,
     .bits_f64 = cydrop_bits_f64_avx2,
+    .scale_f32 = cydrop_scale_f32_avx2,
+    .scale_f64 = cydrop_scale_f64_avx2,
 };
 
 

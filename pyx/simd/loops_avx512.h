@@ -176,6 +176,42 @@ static void cydrop_bits_f64_avx512(const double *x, double *o, const uint8_t *bi
     cydrop__bits_tail_f64(x, o, bits, k, n, scale);
 }
 
+__attribute__((target("avx512f")))
+static void cydrop_scale_f32_avx512(const float *x, float *o, size_t n, float scale, int nt)
+{
+    const __m512 vs = _mm512_set1_ps(scale);
+    /* from the first element where o is 64-byte aligned: a store split
+     * across two cache lines costs more than the scalar lead-in (nt: the
+     * caller starts there already) */
+    size_t k = cydrop__lead_in(o, n, sizeof(float), 64);
+    cydrop__scale_tail_f32(x, o, 0, k, scale);
+    for (; k + 32 <= n; k += 32) {
+        CYDROP_ST512_PS(nt, o + k, _mm512_mul_ps(_mm512_loadu_ps(x + k), vs));
+        CYDROP_ST512_PS(nt, o + k + 16, _mm512_mul_ps(_mm512_loadu_ps(x + k + 16), vs));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__scale_tail_f32(x, o, k, n, scale);
+}
+
+__attribute__((target("avx512f")))
+static void cydrop_scale_f64_avx512(const double *x, double *o, size_t n, double scale, int nt)
+{
+    const __m512d vs = _mm512_set1_pd(scale);
+    /* from the first element where o is 64-byte aligned: a store split
+     * across two cache lines costs more than the scalar lead-in (nt: the
+     * caller starts there already) */
+    size_t k = cydrop__lead_in(o, n, sizeof(double), 64);
+    cydrop__scale_tail_f64(x, o, 0, k, scale);
+    for (; k + 16 <= n; k += 16) {
+        CYDROP_ST512_PD(nt, o + k, _mm512_mul_pd(_mm512_loadu_pd(x + k), vs));
+        CYDROP_ST512_PD(nt, o + k + 8, _mm512_mul_pd(_mm512_loadu_pd(x + k + 8), vs));
+    }
+    if (nt)
+        _mm_sfence();
+    cydrop__scale_tail_f64(x, o, k, n, scale);
+}
+
 static const cydrop_simd_table cydrop_table_avx512 = {
     .fused_f32 = cydrop_fused_f32_avx512,
     .fused_f64 = cydrop_fused_f64_avx512,
@@ -185,6 +221,8 @@ static const cydrop_simd_table cydrop_table_avx512 = {
     .words_f64 = cydrop_words_f64_avx512,
     .bits_f32 = cydrop_bits_f32_avx512,
     .bits_f64 = cydrop_bits_f64_avx512,
+    .scale_f32 = cydrop_scale_f32_avx512,
+    .scale_f64 = cydrop_scale_f64_avx512,
 };
 
 

@@ -47,6 +47,18 @@ static void cydrop_bits_f64_c(const double *x, double *o, const uint8_t *bits, s
     cydrop__bits_tail_f64(x, o, bits, 0, n, scale);
 }
 
+static void cydrop_scale_f32_c(const float *x, float *o, size_t n, float scale, int nt)
+{
+    (void)nt;
+    cydrop__scale_tail_f32(x, o, 0, n, scale);
+}
+
+static void cydrop_scale_f64_c(const double *x, double *o, size_t n, double scale, int nt)
+{
+    (void)nt;
+    cydrop__scale_tail_f64(x, o, 0, n, scale);
+}
+
 #define CYDROP_T float
 #define CYDROP_WORDS_FN cydrop_words_f32_c
 #define CYDROP_FUSED_FN cydrop_fused_f32_c
@@ -72,6 +84,8 @@ static const cydrop_simd_table cydrop_table_c = {
     .words_f64 = cydrop_words_f64_c,
     .bits_f32 = cydrop_bits_f32_c,
     .bits_f64 = cydrop_bits_f64_c,
+    .scale_f32 = cydrop_scale_f32_c,
+    .scale_f64 = cydrop_scale_f64_c,
 };
 
 #endif /* CYDROP_SIMD_LOOPS_C_H */

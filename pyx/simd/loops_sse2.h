@@ -208,6 +208,31 @@ static void cydrop_bits_f64_sse2(const double *x, double *o, const uint8_t *bits
 #undef CYDROP_WORDS_FN
 #undef CYDROP_FUSED_FN
 
+/* SSE2 streams no stores (nt ignored), as its other loops */
+static void cydrop_scale_f32_sse2(const float *x, float *o, size_t n, float scale, int nt)
+{
+    (void)nt;
+    const __m128 vs = _mm_set1_ps(scale);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        _mm_storeu_ps(o + k, _mm_mul_ps(_mm_loadu_ps(x + k), vs));
+        _mm_storeu_ps(o + k + 4, _mm_mul_ps(_mm_loadu_ps(x + k + 4), vs));
+    }
+    cydrop__scale_tail_f32(x, o, k, n, scale);
+}
+
+static void cydrop_scale_f64_sse2(const double *x, double *o, size_t n, double scale, int nt)
+{
+    (void)nt;
+    const __m128d vs = _mm_set1_pd(scale);
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        _mm_storeu_pd(o + k, _mm_mul_pd(_mm_loadu_pd(x + k), vs));
+        _mm_storeu_pd(o + k + 2, _mm_mul_pd(_mm_loadu_pd(x + k + 2), vs));
+    }
+    cydrop__scale_tail_f64(x, o, k, n, scale);
+}
+
 static const cydrop_simd_table cydrop_table_sse2 = {
     .fused_f32 = cydrop_fused_f32_sse2,
     .fused_f64 = cydrop_fused_f64_sse2,
@@ -217,6 +242,8 @@ static const cydrop_simd_table cydrop_table_sse2 = {
     .words_f64 = cydrop_words_f64_sse2,
     .bits_f32 = cydrop_bits_f32_sse2,
     .bits_f64 = cydrop_bits_f64_sse2,
+    .scale_f32 = cydrop_scale_f32_sse2,
+    .scale_f64 = cydrop_scale_f64_sse2,
 };
 
 #endif /* CYDROP_HAVE_SSE2 */

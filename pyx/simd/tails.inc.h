@@ -8,6 +8,7 @@
  *   CYDROP_KEEP_TAIL_FN   o[k] = keep[k] ? x[k] * scale : 0
  *   CYDROP_WORDS_TAIL_FN  o[k] = w[k] >= thr ? x[k] * scale : 0
  *   CYDROP_BITS_TAIL_FN   o[k] = bit k of bits ? x[k] * scale : 0
+ *   CYDROP_SCALE_TAIL_FN  o[k] = x[k] * scale
  *
  * for k from k (the first element not yet written) to n.  The product is
  * unconditional: a branch-free select.
@@ -32,4 +33,11 @@ CYDROP_INLINE void CYDROP_BITS_TAIL_FN(const CYDROP_T *x, CYDROP_T *o, const uin
 {
     for (; k < n; k++)
         o[k] = (bits[k >> 3] >> (k & 7)) & 1 ? x[k] * scale : (CYDROP_T)0;
+}
+
+CYDROP_INLINE void CYDROP_SCALE_TAIL_FN(const CYDROP_T *x, CYDROP_T *o, size_t k, size_t n,
+                                        CYDROP_T scale)
+{
+    for (; k < n; k++)
+        o[k] = x[k] * scale;
 }
