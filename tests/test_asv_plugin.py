@@ -306,7 +306,14 @@ def test_project_suite_ratios(plugin_path, tmp_path):
             "bench_ratio.Masked.ratio_masked_to_copyto", "bench_ratio.Backward.ratio_backward_to_copyto",
             "bench_ratio.Torch.ratio_to_torch", "bench_ratio.Limit.ratio_forward_to_limit",
             "bench_ratio.AdapterToTorch.ratio_forward_to_torch",
-            "bench_ratio.AdapterToTorch.ratio_fwd_bwd_to_torch"} <= ratios
+            "bench_ratio.AdapterToTorch.ratio_fwd_bwd_to_torch",
+            "bench_ratio.Allocating.ratio_forward_alloc_to_limit",
+            "bench_ratio.Allocating.ratio_masked_alloc_to_copy",
+            "bench_ratio.Allocating.ratio_backward_alloc_to_copy",
+            "bench_ratio.AdapterAllocating.ratio_forward_alloc_to_limit",
+            "bench_ratio.Half.ratio_float16_to_float32",
+            "bench_ratio.Alpha.ratio_alpha_to_forward",
+            "bench_ratio.VanillaEval.ratio_vanilla_eval_to_copyto"} <= ratios
     assert b["bench_ratio.Limit.ratio_forward_to_limit"]["params"] == [
         ["'float32'", "'float64'"], ["1048576", "16777216"]]
     for name in ("ratio_forward_to_torch", "ratio_fwd_bwd_to_torch"):   # issue 23's sizes

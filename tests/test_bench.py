@@ -338,7 +338,10 @@ def test_limit_runs_and_prints_every_row(capsys):
                        ("masked scaling (bool)", "copy"), ("backward (bool mask)", "copy"),
                        ("backward (bit mask)", "copy"), ("np.multiply(x, 2.0, out=out)", "copy"),
                        ("fused out=, streaming off", "streaming on"),
-                       ("masked (bool), streaming off", "streaming on")):
+                       ("masked (bool), streaming off", "streaming on"),
+                       ("fused forward, allocating", "allocating limit"),
+                       ("masked scaling, allocating", "np.copy"),
+                       ("backward (bool), allocating", "np.copy")):
         assert text.count(f"  {label}") == 2, label
         assert all(line.endswith(f") {den}") for line in text.splitlines()
                    if line.startswith(f"  {label}"))
@@ -347,12 +350,25 @@ def test_limit_runs_and_prints_every_row(capsys):
     assert "16-element call cydrop.dropout(x, 0.45): " in text
 
 
+def test_limit_runs_on_the_threads_asked(capsys):
+    threads_before = cydrop.get_num_threads()
+    assert cli.main([*LIMIT_TINY, "--threads", "2"]) == 0
+    assert cydrop.get_num_threads() == threads_before  # restored
+    text = capsys.readouterr().out
+    assert f"philox: {cydrop._kernels.get_impl()} | 2 threads" in text
+    assert "--threads 2" in text.splitlines()[0]
+    assert text.count("  fused forward, allocating") == 2
+    assert "  fused, 2 threads" not in text      # the speed-up rows are against 1 thread
+
+
 def test_limit_ratios_are_medians_of_per_round_ratios(monkeypatch, capsys):
     # made-up per-round times: the limit is max(copy, philox) of each round
     fake = {"copy": [1.0, 1.0, 4.0], "philox": [2.0, 0.5, 1.0],
             "fused": [3.0, 1.5, 4.0], "inplace": [2.0, 1.0, 8.0],
             "masked": [1.5, 2.0, 4.0], "backward": [1.0, 1.0, 1.0],
-            "backward_bits": [2.0, 2.0, 2.0], "multiply": [1.0, 1.0, 1.0]}
+            "backward_bits": [2.0, 2.0, 2.0], "multiply": [1.0, 1.0, 1.0],
+            "copy_new": [2.0, 1.0, 2.0], "fused_new": [4.0, 2.0, 2.0],
+            "masked_new": [1.0, 3.0, 2.0], "backward_new": [2.0, 2.0, 2.0]}
     monkeypatch.setattr(paired, "paired_rounds", lambda cases, rounds: fake)
     monkeypatch.setattr(paired, "_small_call", lambda: 1e-6)
     assert cli.main(["limit", "--rounds", "3", "--sizes", "2**10", "--dtypes", "float32",
@@ -364,6 +380,10 @@ def test_limit_ratios_are_medians_of_per_round_ratios(monkeypatch, capsys):
     assert rows["fused forward, in place"][2:4] == ["1.00x", "(min"]      # 1, 1, 2
     assert rows["masked scaling (bool)"][2:] == ["1.50x", "(min", "1.00,", "max", "2.00)", "copy"]
     assert rows["backward (bit mask)"][2] == "2.00x"                         # 2, 2, 0.5
+    # allocating: fused_new / max(copy_new, philox) = 4/2, 2/1, 2/2 -> 2.0 (1.0-2.0)
+    assert rows["fused forward, allocating"][2:] == ["2.00x", "(min", "1.00,", "max", "2.00)",
+                                                    "allocating", "limit"]
+    assert rows["masked scaling, allocating"][2:4] == ["1.00x", "(min"]      # 0.5, 3, 1
     assert "fused, 2 threads" not in rows
 
 
@@ -374,7 +394,8 @@ def test_family_runs(capsys):
     # the ratios the README's family table quotes, each once
     labels = ["dropout2d (64,256,32,32) / copy", "dropout2d (4,256,32,32) / copy",
               "float16 / float32 forward, 2**24", "float16 / float32 forward, 2**20",
-              "alpha_dropout / forward, 2**20", "vanilla eval / copy, 2**20",
+              "alpha_dropout / forward, 2**24", "alpha_dropout / forward, 2**20",
+              "vanilla eval / copy, 2**20",
               "forward / copy, 2**20", "forward / copy, 2**24"]
     assert [line.split(" median ")[0].strip() for line in text.splitlines()
             if " median " in line] == labels

@@ -18,6 +18,14 @@ tensors from 2**10 elements, one thread each (the adapter's overhead).
 alone on the active path)`` (docs/design.md, "Performance contract"); the
 limit of masked scaling and of the backward with a mask is the copy, so
 `Masked` and `Backward` already are their ratios to the limit.
+
+`Allocating` times the calls most users write, which allocate their result
+(``y = cydrop.dropout(x, p)``, with ``mask=``, ``dropout_backward``),
+against the same limits with ``np.copy`` (which allocates too) for the copy,
+on 1 and 2 threads; `AdapterAllocating` the allocating ``cydrop.torch``
+forward likewise.  `Alpha` and `Half` time alpha dropout and the float16
+forward against the fused forward, `VanillaEval` vanilla evaluation
+against the copy.
 """
 import importlib
 import statistics
@@ -242,3 +250,135 @@ class Limit(_OneThread):
         x, out = self.x, self.out
         return (lambda: cydrop.dropout(x, P, seed=STREAM_SEED, out=out),
                 self.limit)
+
+
+class Allocating:
+    """The allocating calls (a fresh result each call, as ``y =
+    cydrop.dropout(x, p)``) against their limits, with ``np.copy(x)`` -- which
+    allocates its result too -- as the copy: the fused forward against
+    ``max(np.copy, Philox words alone)`` (the slower, picked in ``setup`` as
+    in `Limit`), masked scaling and the backward with a bool mask against
+    ``np.copy`` (issue 23's targets: 1.25x and 1.1x).  On ``threads``
+    threads for cydrop and the words (NumPy's copy has one).  Sizes past the
+    caches, where fresh pages cost most: from 2**24 elements of float32
+    (64 MiB, above glibc's largest mmap threshold of 32 MiB) every result is
+    mapped anew and unmapped when freed."""
+    params = [DTYPES, [2**22, 2**24], [1, 2]]
+    param_names = ["dtype", "size", "threads"]
+    rounds = 6
+    repeat = (4, 6, 1.0)
+    sample_time = 0.003
+    min_of = 3
+    warmup_time = 0.02
+    timeout = 90
+
+    def setup(self, dtype, size, threads):
+        from cydrop import _kernels
+        self.saved_threads = cydrop.get_num_threads()
+        cydrop.set_num_threads(threads)
+        self.x = data(dtype, size)
+        self.grad = data(dtype, size, 1)
+        self.mask = keep_mask(size, P)
+        words = np.empty(4 * ((size + 3) // 4), dtype=np.uint32)
+        words.fill(0)  # pages mapped before timing
+        x, path, fill = self.x, _kernels.get_impl(), _kernels.fill_blocks
+        self.binds, self.limit = slower_of({
+            "copy": lambda: np.copy(x),
+            "philox": lambda: fill(words, 0, STREAM_SEED, path)})
+
+    def teardown(self, dtype, size, threads):
+        cydrop.set_num_threads(self.saved_threads)
+
+    def ratio_forward_alloc_to_limit(self, dtype, size, threads):
+        x = self.x
+        return (lambda: cydrop.dropout(x, P, seed=STREAM_SEED), self.limit)
+
+    def ratio_masked_alloc_to_copy(self, dtype, size, threads):
+        x, mask = self.x, self.mask
+        return (lambda: cydrop.dropout(x, P, mask=mask), lambda: np.copy(x))
+
+    def ratio_backward_alloc_to_copy(self, dtype, size, threads):
+        g, mask = self.grad, self.mask
+        return (lambda: cydrop.dropout_backward(g, mask, P), lambda: np.copy(g))
+
+
+class AdapterAllocating:
+    """The allocating ``cydrop.torch.dropout(t, p)`` (a tensor that needs no
+    gradient, float32) against its limit: the slower of ``t.clone()`` and the
+    Philox words alone, one thread for both libraries; skipped where torch
+    is not importable (run under ``--python=same``)."""
+    params = [[2**22, 2**24]]
+    param_names = ["size"]
+    rounds = 2
+    repeat = (6, 10, 2.0)
+    sample_time = 0.005
+    min_of = 3
+    warmup_time = 0.05
+    timeout = 90
+
+    def setup(self, size):
+        from cydrop import _kernels
+        self.saved_threads = cydrop.get_num_threads()   # teardown runs after a skip too
+        torch = import_torch()
+        self.torch, self.ct = torch, importlib.import_module("cydrop.torch")
+        self.saved_torch_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        cydrop.set_num_threads(1)
+        self.t = torch.from_numpy(data("float32", size).copy())
+        words = np.empty(4 * ((size + 3) // 4), dtype=np.uint32)
+        words.fill(0)
+        t, path, fill = self.t, _kernels.get_impl(), _kernels.fill_blocks
+        self.binds, self.limit = slower_of({
+            "copy": lambda: t.clone(),
+            "philox": lambda: fill(words, 0, STREAM_SEED, path)})
+
+    def teardown(self, size):
+        cydrop.set_num_threads(self.saved_threads)
+        if hasattr(self, "saved_torch_threads"):
+            self.torch.set_num_threads(self.saved_torch_threads)
+
+    def ratio_forward_alloc_to_limit(self, size):
+        t, ct = self.t, self.ct
+        return (lambda: ct.dropout(t, P), self.limit)
+
+
+
+class Alpha(_OneThread):
+    """``alpha_dropout`` (a keep flag per element, then ``x * a + b``) against
+    the plain fused forward of the same array (issue 23's target: 1.15x on
+    the AVX2 and AVX-512 paths), at 2**20 and 2**24."""
+    params = [DTYPES, [2**20, 2**24]]
+    rounds = 6
+
+    def ratio_alpha_to_forward(self, dtype, size):
+        x, out = self.x, self.out
+        return (lambda: cydrop.alpha_dropout(x, P, True, seed=STREAM_SEED, out=out),
+                lambda: cydrop.dropout(x, P, seed=STREAM_SEED, out=out))
+
+
+class Half(_OneThread):
+    """The float16 forward (computed in float32, rounded once) against the
+    float32 forward of as many elements (issue 23's targets: 1.1x on the AVX2
+    and AVX-512 paths, 2x with the portable conversion of the scalar path),
+    at 2**20 and 2**24."""
+    params = [["float32"], [2**20, 2**24]]
+    rounds = 6
+
+    def setup(self, dtype, size):
+        super().setup(dtype, size)
+        self.xh = data("float32", size).astype(np.float16)
+        self.outh = buffer("float16", size)
+
+    def ratio_float16_to_float32(self, dtype, size):
+        xh, outh, x, out = self.xh, self.outh, self.x, self.out
+        return (lambda: cydrop.dropout(xh, P, seed=STREAM_SEED, out=outh),
+                lambda: cydrop.dropout(x, P, seed=STREAM_SEED, out=out))
+
+
+class VanillaEval(_OneThread):
+    """Vanilla evaluation, ``x * (1 - p)`` (the scale loop), against a copy."""
+
+    def ratio_vanilla_eval_to_copyto(self, dtype, size):
+        x, out = self.x, self.out
+        return (lambda: cydrop.dropout(x, P, False, out=out, scaling="vanilla"),
+                lambda: np.copyto(out, x))

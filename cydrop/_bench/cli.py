@@ -103,7 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "limit", help="the kernels against their limit max(copy, philox), paired rounds",
         description="The fused forward, masked scaling and the backward as ratios to "
                     "their limit (max(np.copyto, Philox words alone on the active path), "
-                    "or the copy), medians of per-round ratios, one thread.  "
+                    "or the copy), the out= and the allocating forms, medians of "
+                    "per-round ratios, one thread unless --threads.  "
                     "CYDROP_SIMD=scalar|avx2|avx512 selects the Philox path.")
     limit.add_argument("--rounds", type=_positive_int, default=9,
                        help="paired rounds (default: 9)")
@@ -113,8 +114,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        default=["float32", "float64"], help="(default: float32 float64)")
     limit.add_argument("--sizes", nargs="+", type=parse_size, default=[2**20, 2**24],
                        metavar="N", help="array sizes in elements (default: 2**20 2**24)")
+    limit.add_argument("--threads", type=_positive_int, default=1,
+                       help="threads for cydrop's kernels and the Philox words "
+                            "(default: 1; the copies are NumPy's, one thread)")
     limit.add_argument("--no-threads", action="store_true",
-                       help="skip the 2-thread rows at the largest size")
+                       help="skip the 2-thread rows at the largest size (with --threads 1)")
     limit.add_argument("--streaming", action="store_true",
                        help="also time non-temporal stores forced off against forced on")
     family = sub.add_parser(
@@ -185,7 +189,8 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["python", "-m", "cydrop", "bench"]
     if what == "limit":
         parts += ["limit", "--rounds", str(args.rounds), "--p", repr(args.p),
-                  "--dtypes", *args.dtypes, "--sizes", *map(size_name, args.sizes)]
+                  "--dtypes", *args.dtypes, "--sizes", *map(size_name, args.sizes),
+                  "--threads", str(args.threads)]
         parts += ["--no-threads"] * args.no_threads + ["--streaming"] * args.streaming
     elif what == "family":
         parts += ["family", "--rounds", str(args.rounds), "--p", repr(args.p)]

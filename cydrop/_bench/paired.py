@@ -1,8 +1,9 @@
 """``python -m cydrop bench limit`` and ``python -m cydrop bench family``:
 cydrop's kernels as ratios timed in paired rounds.
 
-Each round times every case back to back on one thread (best of a few
-calls each, into preallocated outputs) and forms the ratios within the
+Each round times every case back to back on one thread (``bench limit
+--threads N``: N for cydrop; best of a few calls each, into preallocated
+outputs unless the case is an allocating one) and forms the ratios within the
 round, so that the machine's slow phases hit a kernel and its reference
 alike; the medians of the per-round ratios are printed with their range
 (`cydrop._bench.timing.paired_rounds`).  Run it once per Philox path with
@@ -21,6 +22,10 @@ each round times
   packed bit mask, each over the copy (their limit);
 * NumPy's own two-stream ``np.multiply(x, 2.0, out=out)``, the reference
   for what an elementwise loop costs beside the copy;
+* the allocating forms users write -- ``y = cydrop.dropout(x, p)``, with
+  ``mask=``, and ``dropout_backward(grad, mask, p)`` -- against
+  ``np.copy(x)``, which allocates too: the forward over ``max(np.copy,
+  Philox words alone)``, the others over ``np.copy``;
 * with ``--streaming``, the fused forward out of place and masked scaling
   with non-temporal stores forced off and forced on (at every size; by
   default they are on from 16 MiB of result, and the fused forward in
@@ -37,7 +42,7 @@ Last, the median time of a whole ``cydrop.dropout`` call on 16 elements
 family against the peer its performance target names: ``dropout2d`` on
 (64, 256, 32, 32) and (4, 256, 32, 32) float32 over the copy, the float16
 forward over the float32 forward of as many elements, ``alpha_dropout``
-over the fused forward, vanilla evaluation over the copy.
+over the fused forward (2**20 and 2**24), vanilla evaluation over the copy.
 """
 from __future__ import annotations
 
@@ -99,13 +104,18 @@ def _limit_one(dtype: str, n: int, args: argparse.Namespace, rng, largest: bool)
         yield "backward", lambda: cydrop.dropout_backward(g, mask, p, out=out), calls
         yield "backward_bits", lambda: cydrop.dropout_backward(g, bits, p, out=out), calls
         yield "multiply", lambda: np.multiply(x, 2.0, out=out), calls
+        # the calls most users write: a fresh result each call
+        yield "copy_new", lambda: np.copy(x), calls
+        yield "fused_new", lambda: cydrop.dropout(x, p, seed=r), calls
+        yield "masked_new", lambda: cydrop.dropout(x, p, mask=mask), calls
+        yield "backward_new", lambda: cydrop.dropout_backward(g, mask, p), calls
         if args.streaming:
             for state, limit in (("off", 1 << 62), ("on", 0)):
                 yield ("fused_" + state, lambda: cydrop.dropout(x, p, seed=r, out=out), calls,
                        functools.partial(_streaming, limit))
                 yield ("masked_" + state, lambda: cydrop.dropout(x, p, mask=mask, out=out),
                        calls, functools.partial(_streaming, limit))
-        if largest and not args.no_threads:
+        if largest and not args.no_threads and args.threads == 1:
             yield ("fused_2t", lambda: cydrop.dropout(x, p, seed=r, out=out), calls,
                    lambda: cydrop_threads(2))
             yield "copy_2t", copy_2t, calls
@@ -115,10 +125,13 @@ def _limit_one(dtype: str, n: int, args: argparse.Namespace, rng, largest: bool)
     finally:
         pool.shutdown()
     limit = round_max(t, "copy", "philox")
+    limit_new = round_max(t, "copy_new", "philox")
     ns = {key: statistics.median(v) / n * 1e9 for key, v in t.items()}
     print(f"{dtype} {_size_name(n)}: copy {ns['copy']:.3f} ns/elem, philox "
           f"{ns['philox']:.3f} ns/word, limit = "
-          f"{'philox' if ns['philox'] > ns['copy'] else 'copy'}")
+          f"{'philox' if ns['philox'] > ns['copy'] else 'copy'}; np.copy (allocates) "
+          f"{ns['copy_new']:.3f} ns/elem, allocating limit = "
+          f"{'philox' if ns['philox'] > ns['copy_new'] else 'np.copy'}")
 
     def show(label, num, den_label, den, timed=None):
         print(f"  {label:30s} {ns[timed or num]:.3f} ns/elem  "
@@ -129,6 +142,9 @@ def _limit_one(dtype: str, n: int, args: argparse.Namespace, rng, largest: bool)
     show("backward (bool mask)", "backward", "copy", "copy")
     show("backward (bit mask)", "backward_bits", "copy", "copy")
     show("np.multiply(x, 2.0, out=out)", "multiply", "copy", "copy")
+    show("fused forward, allocating", "fused_new", "allocating limit", limit_new)
+    show("masked scaling, allocating", "masked_new", "np.copy", "copy_new")
+    show("backward (bool), allocating", "backward_new", "np.copy", "copy_new")
     if "fused_off" in t:
         show("fused out=, streaming off", "fused_off", "streaming on", "fused_on")
         show("masked (bool), streaming off", "masked_off", "streaming on", "masked_on")
@@ -140,11 +156,12 @@ def _limit_one(dtype: str, n: int, args: argparse.Namespace, rng, largest: bool)
 def run_limit(args: argparse.Namespace, command: str) -> int:
     """``python -m cydrop bench limit``: see the module docstring."""
     print(f"cydrop bench limit | command: {command}")
-    print(f"cpu: {cpu_model()} | philox: {_kernels.get_impl()} | 1 thread | p = {args.p} | "
+    threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
+    print(f"cpu: {cpu_model()} | philox: {_kernels.get_impl()} | {threads} | p = {args.p} | "
           f"{args.rounds} paired rounds | build: {_kernels.BUILD_FLAGS}", flush=True)
     rng = np.random.default_rng(0)
     sizes = sorted(set(args.sizes))
-    with cydrop_threads(1):
+    with cydrop_threads(args.threads):
         for dtype in args.dtypes:
             for n in sizes:
                 _limit_one(dtype, n, args, rng, largest=n == sizes[-1])
@@ -159,6 +176,7 @@ FAMILY_RATIOS = (
     ("dropout2d (4,256,32,32) / copy", "d2_20", "copy20"),
     ("float16 / float32 forward, 2**24", "h24", "fwd24"),
     ("float16 / float32 forward, 2**20", "h20", "fwd20"),
+    ("alpha_dropout / forward, 2**24", "alpha24", "fwd24"),
     ("alpha_dropout / forward, 2**20", "alpha20", "fwd20"),
     ("vanilla eval / copy, 2**20", "veval20", "copy20"),
     ("forward / copy, 2**20", "fwd20", "copy20"),
@@ -183,6 +201,7 @@ def run_family(args: argparse.Namespace, command: str) -> int:
         yield "d2_24", lambda: cydrop.dropout2d(x, p, seed=r, out=out), 3
         yield "fwd24", lambda: cydrop.dropout(x, p, seed=r, out=out), 3
         yield "h24", lambda: cydrop.dropout(xh, p, seed=r, out=oh), 3
+        yield "alpha24", lambda: cydrop.alpha_dropout(x, p, True, seed=r, out=out), 3
         yield "copy20", lambda: np.copyto(o20, x20), 9
         yield "d2_20", lambda: cydrop.dropout2d(x4, p, seed=r, out=o4), 9
         yield "fwd20", lambda: cydrop.dropout(x20, p, seed=r, out=o20), 9

@@ -7,6 +7,12 @@ For each array size, in one process, the median time of repeated calls of
   a preallocated ``out=``), the same in place, masked scaling with a given bool
   mask, the backward pass with a given mask and the recompute backward
   (``seed=``/``offset=``, no stored mask);
+* the calls most users write, which allocate their result: ``y =
+  cydrop.dropout(x, p)``, with ``mask=``, and ``dropout_backward(grad, mask,
+  p)``, beside ``np.copy(x)`` (the allocating copy); the ``out=`` rows above
+  and these side by side show what a fresh result costs.  The allocating
+  references (the NumPy one-liner, torch) are compared with the allocating
+  forward;
 * the rest of the family on the same data: channel-wise ``dropout2d`` (the
   array viewed as (N, C, 32, 32)), ``alpha_dropout``, vanilla scaling and
   the forward on a float16 copy (its ratio to the float32 forward);
@@ -207,10 +213,22 @@ IMPLS = (
          lambda w: lambda: cydrop.dropout_backward(w.grad, p=w.p, seed=w.seed, offset=0,
                                                    out=w.out),
          limit="stream"),
+    Impl("fused_new", "cydrop forward, allocating", "cydrop",
+         "y = cydrop.dropout(x, p)",
+         lambda w: lambda: cydrop.dropout(w.x, w.p)),
+    Impl("masked_new", "cydrop masked, allocating", "cydrop",
+         "y = cydrop.dropout(x, p, mask=mask)",
+         lambda w: lambda: cydrop.dropout(w.x, w.p, mask=w.mask)),
+    Impl("backward_new", "cydrop backward, allocating", "cydrop",
+         "dx = cydrop.dropout_backward(grad, mask, p)",
+         lambda w: lambda: cydrop.dropout_backward(w.grad, w.mask, w.p)),
+    Impl("copy_new", "np.copy (allocates)", "reference",
+         "np.copy(x)",
+         lambda w: lambda: np.copy(w.x), versus="fused_new"),
     Impl("torch", "torch F.dropout", "reference",
          "torch.nn.functional.dropout(torch.from_numpy(x), p, training=True)",
          lambda w: lambda: w.torch.nn.functional.dropout(w.tx, w.p, training=True),
-         versus="fused", needs_torch=True),
+         versus="fused_new", needs_torch=True),
     Impl("torch_adapter", "cydrop.torch fwd+bwd", "cydrop",
          "xg.grad = None; cydrop.torch.dropout(xg, p).backward(g)",
          _adapter_step, needs_torch=True),
@@ -220,7 +238,7 @@ IMPLS = (
     Impl("numpy_ref", "numpy reference", "reference",
          "x * (np.random.rand(*x.shape) > p) / (1 - p)",
          lambda w: lambda: w.x * (np.random.rand(*w.x.shape) > w.p) / (1 - w.p),
-         versus="fused"),
+         versus="fused_new"),
     Impl("numpy_masked", "numpy x*mask*scale", "reference",
          "x * mask * scale",
          lambda w: lambda: w.x * w.mask * w.scale,
