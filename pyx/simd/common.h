@@ -7,6 +7,11 @@
  *   words  o[k] = w[k] >= thr ? x[k] * scale : 0  (stream words in a buffer)
  *   bits   o[k] = bit k ? x[k] * scale : 0        (packed bits)
  *   fused  the words made as it goes (fused_simd.inc.h, fused_buffered.inc.h)
+ *
+ * and, on the SIMD paths only, the fused loop for float16 (the halves
+ * converted in registers, computed in float32, rounded once) and for alpha
+ * dropout (o[k] = keep ? x[k] * scale + add : fill, two roundings) in
+ * float32, float64 and float16.
  */
 #ifndef CYDROP_SIMD_COMMON_H
 #define CYDROP_SIMD_COMMON_H
@@ -23,6 +28,27 @@ typedef size_t (*cydrop_fused_f32_fn)(const float *x, float *o, uint8_t *bits, s
 typedef size_t (*cydrop_fused_f64_fn)(const double *x, double *o, uint8_t *bits, size_t n,
                                       uint64_t b0, uint64_t seed, uint32_t thr, double scale,
                                       int nt);
+/* alpha dropout's map, keep ? x * scale + add : fill, in the compute type
+ * (float32 for float16 too) */
+typedef struct {
+    float scale, add, fill;
+} cydrop_affine_f32;
+typedef struct {
+    double scale, add, fill;
+} cydrop_affine_f64;
+/* float16 elements are passed as their bits */
+typedef size_t (*cydrop_fused_f16_fn)(const uint16_t *x, uint16_t *o, uint8_t *bits, size_t n,
+                                      uint64_t b0, uint64_t seed, uint32_t thr, float scale,
+                                      int nt);
+typedef size_t (*cydrop_fused_affine_f32_fn)(const float *x, float *o, uint8_t *bits, size_t n,
+                                             uint64_t b0, uint64_t seed, uint32_t thr,
+                                             const cydrop_affine_f32 *c, int nt);
+typedef size_t (*cydrop_fused_affine_f64_fn)(const double *x, double *o, uint8_t *bits,
+                                             size_t n, uint64_t b0, uint64_t seed, uint32_t thr,
+                                             const cydrop_affine_f64 *c, int nt);
+typedef size_t (*cydrop_fused_affine_f16_fn)(const uint16_t *x, uint16_t *o, uint8_t *bits,
+                                             size_t n, uint64_t b0, uint64_t seed, uint32_t thr,
+                                             const cydrop_affine_f32 *c, int nt);
 typedef void (*cydrop_keep_f32_fn)(const float *x, float *o, const uint8_t *keep, size_t n,
                                    float scale, int nt);
 typedef void (*cydrop_keep_f64_fn)(const double *x, double *o, const uint8_t *keep, size_t n,
@@ -54,6 +80,14 @@ typedef struct {
      * aligned when set). */
     cydrop_bits_f32_fn bits_f32;
     cydrop_bits_f64_fn bits_f64;
+    /* The fused loop for float16 (F16C's conversions: the caller runs it
+     * only where the CPU has F16C) and alpha dropout's, as fused_f32 and
+     * fused_f64 otherwise; NULL on the paths without SIMD Philox, where the
+     * general path runs them. */
+    cydrop_fused_f16_fn fused_f16;
+    cydrop_fused_affine_f32_fn fused_affine_f32;
+    cydrop_fused_affine_f64_fn fused_affine_f64;
+    cydrop_fused_affine_f16_fn fused_affine_f16;
 } cydrop_simd_table;
 
 #define CYDROP_T float
