@@ -27,62 +27,53 @@
 #define CYDROP_HAVE_F16C_CODE 0
 #endif
 
+/* Both directions without a branch: every case is computed and the
+ * element's own picked by selects, so that a run of mixed values (a
+ * dropout's zeros among normal numbers) costs no mispredictions and the
+ * compiler vectorizes a contiguous run (SSE2 on any x86-64: four lanes of
+ * integer ops and compares, all signed-safe, as ax < 2**31). */
 static inline float cydrop_h2f_one(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
+    int32_t em = (int32_t)(h & 0x7fffu);                  /* exponent and mantissa */
+    int32_t bits = (em << 13) + 0x38000000;               /* normal: rebias 15 -> 127 */
+    float sub = (float)em * 0x1p-24f;                     /* zero, subnormal: exact */
+    int32_t sbits;
     float f;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {                       /* subnormal: mant * 2**-24, normalised */
-            int e = 0;
-            while (!(mant & 0x400u)) {
-                mant <<= 1;
-                e++;
-            }
-            bits = sign | ((uint32_t)(113 - e) << 23) | ((mant & 0x3ffu) << 13);
-        }
-    } else if (exp == 31) {
-        /* inf; NaN quieted, payload kept (as vcvtph2ps) */
-        bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x400000u : 0u);
-    } else {
-        bits = sign | ((exp + 112u) << 23) | (mant << 13);
-    }
+    memcpy(&sbits, &sub, 4);
+    bits = em >= 0x7c00 ? bits + 0x38000000 : bits;       /* inf, NaN: exponent 255 */
+    bits = em > 0x7c00 ? bits | 0x400000 : bits;          /* NaN quieted, as vcvtph2ps */
+    bits = em < 0x400 ? sbits : bits;
+    bits = (int32_t)((uint32_t)bits | sign);
     memcpy(&f, &bits, 4);
     return f;
 }
 
+/* Round to nearest even.  A subnormal half (|f| < 2**-14) is rounded by the
+ * addition |f| + 0.5, whose unit in the last place is the subnormal half's
+ * (2**-24): the sum's bits above 0.5's are the half's, rounded by the FPU to
+ * nearest even in the default rounding mode (the mode every kernel's product
+ * is computed in; F16C takes it from its immediate). */
 static inline uint16_t cydrop_f2h_one(float f)
 {
-    uint32_t x, ax;
+    uint32_t x;
+    int32_t ax, r, hn, hs;
+    float s;
     uint16_t sign;
     memcpy(&x, &f, 4);
     sign = (uint16_t)((x >> 16) & 0x8000u);
-    ax = x & 0x7fffffffu;
-    if (ax >= 0x7f800000u) {                              /* inf, NaN */
-        if (ax == 0x7f800000u)
-            return sign | 0x7c00u;
-        return sign | 0x7e00u | (uint16_t)((ax >> 13) & 0x3ffu);
-    }
-    if (ax >= 0x477ff000u)                                /* >= 65520: rounds to inf */
-        return sign | 0x7c00u;
-    if (ax >= 0x38800000u) {                              /* normal half: >= 2**-14 */
-        uint32_t r = ax - 0x38000000u;                    /* rebias 127 -> 15 */
-        r += 0xfffu + ((r >> 13) & 1u);                   /* round to nearest even */
-        return sign | (uint16_t)(r >> 13);
-    }
-    if (ax > 0x33000000u) {                               /* subnormal half (> 2**-25) */
-        uint32_t e = ax >> 23;                            /* 102 .. 112 */
-        uint32_t m = (ax & 0x7fffffu) | 0x800000u;
-        uint32_t shift = 126u - e;                        /* 14 .. 24 */
-        uint32_t q = m >> shift, rem = m & ((1u << shift) - 1u);
-        uint32_t halfway = 1u << (shift - 1u);
-        if (rem > halfway || (rem == halfway && (q & 1u)))
-            q++;                                          /* may carry into 2**-14: right */
-        return sign | (uint16_t)q;
-    }
-    return sign;                                          /* <= 2**-25: to (signed) zero */
+    ax = (int32_t)(x & 0x7fffffffu);
+    /* normal half (>= 2**-14): rebias 127 -> 15, round to nearest even */
+    r = (int32_t)((uint32_t)ax - 0x38000000u + 0xfffu + (((uint32_t)ax >> 13) & 1u));
+    hn = (int32_t)((uint32_t)r >> 13);
+    memcpy(&s, &ax, 4);
+    s += 0.5f;                                            /* subnormal half or zero */
+    memcpy(&hs, &s, 4);
+    hs -= 0x3f000000;
+    r = ax < 0x38800000 ? hs : hn;
+    r = ax >= 0x477ff000 ? 0x7c00 : r;                    /* >= 65520: rounds to inf */
+    r = ax > 0x7f800000 ? 0x7e00 | ((ax >> 13) & 0x3ff) : r;  /* NaN: quiet, top payload */
+    return (uint16_t)(sign | (uint16_t)r);
 }
 
 #if CYDROP_HAVE_F16C_CODE
@@ -141,6 +132,12 @@ static inline void cydrop_h2f(int f16c, const char *src, ptrdiff_t stride, float
 #else
     (void)f16c;
 #endif
+    if (stride == 2) {          /* contiguous (aligned to 2): vectorized */
+        const uint16_t *s = (const uint16_t *)(const void *)src;
+        for (k = 0; k < n; k++)
+            dst[k] = cydrop_h2f_one(s[k]);
+        return;
+    }
     for (k = 0; k < n; k++) {
         uint16_t h;
         memcpy(&h, src + k * stride, 2);
@@ -161,6 +158,12 @@ static inline void cydrop_f2h(int f16c, const float *src, char *dst, ptrdiff_t s
 #else
     (void)f16c;
 #endif
+    if (stride == 2) {          /* contiguous (aligned to 2): vectorized */
+        uint16_t *d = (uint16_t *)(void *)dst;
+        for (k = 0; k < n; k++)
+            d[k] = cydrop_f2h_one(src[k]);
+        return;
+    }
     for (k = 0; k < n; k++) {
         uint16_t h = cydrop_f2h_one(src[k]);
         memcpy(dst + k * stride, &h, 2);
