@@ -56,12 +56,11 @@ static inline float cydrop_h2f_one(uint16_t h)
  * is computed in; F16C takes it from its immediate). */
 static inline uint16_t cydrop_f2h_one(float f)
 {
-    uint32_t x;
+    uint32_t x, sign;
     int32_t ax, r, hn, hs;
     float s;
-    uint16_t sign;
     memcpy(&x, &f, 4);
-    sign = (uint16_t)((x >> 16) & 0x8000u);
+    sign = (x >> 16) & 0x8000u;                           /* 32-bit lanes to the end */
     ax = (int32_t)(x & 0x7fffffffu);
     /* normal half (>= 2**-14): rebias 127 -> 15, round to nearest even */
     r = (int32_t)((uint32_t)ax - 0x38000000u + 0xfffu + (((uint32_t)ax >> 13) & 1u));
@@ -73,8 +72,48 @@ static inline uint16_t cydrop_f2h_one(float f)
     r = ax < 0x38800000 ? hs : hn;
     r = ax >= 0x477ff000 ? 0x7c00 : r;                    /* >= 65520: rounds to inf */
     r = ax > 0x7f800000 ? 0x7e00 | ((ax >> 13) & 0x3ff) : r;  /* NaN: quiet, top payload */
-    return (uint16_t)(sign | (uint16_t)r);
+    return (uint16_t)(sign | (uint32_t)r);
 }
+
+#if defined(__SSE2__) && !defined(CYDROP_NO_SIMD)
+#include <emmintrin.h>
+#define CYDROP_HAVE_SSE2_HALF 1
+/* cydrop_f2h_one on four lanes with SSE2 (baseline x86-64), the same steps;
+ * written out because the compiler's own vectorization of it narrows the
+ * 32-bit lanes to 16 bits with many shuffles (SSE2 has no unsigned pack) */
+static inline __m128i cydrop__f2h4_sse2(__m128 f)
+{
+    const __m128i absmask = _mm_set1_epi32(0x7fffffff);
+    __m128i x = _mm_castps_si128(f);
+    __m128i ax = _mm_and_si128(x, absmask);
+    __m128i sign = _mm_and_si128(_mm_srli_epi32(x, 16), _mm_set1_epi32(0x8000));
+    __m128i odd = _mm_and_si128(_mm_srli_epi32(ax, 13), _mm_set1_epi32(1));
+    __m128i hn = _mm_srli_epi32(_mm_add_epi32(_mm_add_epi32(ax, _mm_set1_epi32(
+        (int)(0xfffu - 0x38000000u))), odd), 13);
+    __m128i hs = _mm_sub_epi32(_mm_castps_si128(_mm_add_ps(_mm_castsi128_ps(ax),
+                                                           _mm_set1_ps(0.5f))),
+                               _mm_set1_epi32(0x3f000000));
+    __m128i sub = _mm_cmplt_epi32(ax, _mm_set1_epi32(0x38800000));
+    __m128i inf = _mm_cmpgt_epi32(ax, _mm_set1_epi32(0x477ff000 - 1));
+    __m128i nan = _mm_cmpgt_epi32(ax, _mm_set1_epi32(0x7f800000));
+    __m128i nanv = _mm_or_si128(_mm_set1_epi32(0x7e00),
+                                _mm_and_si128(_mm_srli_epi32(ax, 13), _mm_set1_epi32(0x3ff)));
+    __m128i r = _mm_or_si128(_mm_and_si128(sub, hs), _mm_andnot_si128(sub, hn));
+    r = _mm_or_si128(_mm_and_si128(inf, _mm_set1_epi32(0x7c00)), _mm_andnot_si128(inf, r));
+    r = _mm_or_si128(_mm_and_si128(nan, nanv), _mm_andnot_si128(nan, r));
+    return _mm_or_si128(r, sign);
+}
+
+/* eight 32-bit lanes holding 16-bit values to eight 16-bit lanes: sign-extend
+ * the low halves, then the signed pack saturates nothing */
+static inline __m128i cydrop__narrow8_sse2(__m128i a, __m128i b)
+{
+    return _mm_packs_epi32(_mm_srai_epi32(_mm_slli_epi32(a, 16), 16),
+                           _mm_srai_epi32(_mm_slli_epi32(b, 16), 16));
+}
+#else
+#define CYDROP_HAVE_SSE2_HALF 0
+#endif
 
 #if CYDROP_HAVE_F16C_CODE
 __attribute__((target("avx,f16c")))
@@ -160,7 +199,14 @@ static inline void cydrop_f2h(int f16c, const float *src, char *dst, ptrdiff_t s
 #endif
     if (stride == 2) {          /* contiguous (aligned to 2): vectorized */
         uint16_t *d = (uint16_t *)(void *)dst;
-        for (k = 0; k < n; k++)
+        k = 0;
+#if CYDROP_HAVE_SSE2_HALF
+        for (; k + 8 <= n; k += 8)
+            _mm_storeu_si128((__m128i *)(void *)(d + k), cydrop__narrow8_sse2(
+                cydrop__f2h4_sse2(_mm_loadu_ps(src + k)),
+                cydrop__f2h4_sse2(_mm_loadu_ps(src + k + 4))));
+#endif
+        for (; k < n; k++)
             d[k] = cydrop_f2h_one(src[k]);
         return;
     }
