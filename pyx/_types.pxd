@@ -62,6 +62,7 @@ cdef extern from "simd.h" nogil:
         cydrop_words_f64_fn words_f64
         cydrop_bits_f32_fn bits_f32
         cydrop_bits_f64_fn bits_f64
+        int half_f16c
         cydrop_fused_f16_fn fused_f16
         cydrop_fused_affine_f32_fn fused_affine_f32
         cydrop_fused_affine_f64_fn fused_affine_f64

@@ -104,6 +104,22 @@ static inline __m128i cydrop__f2h4_sse2(__m128 f)
     return _mm_or_si128(r, sign);
 }
 
+/* cydrop_h2f_one on four lanes (the halves zero-extended to 32 bits) */
+static inline __m128 cydrop__h2f4_sse2(__m128i h)
+{
+    __m128i em = _mm_and_si128(h, _mm_set1_epi32(0x7fff));
+    __m128i sign = _mm_slli_epi32(_mm_and_si128(h, _mm_set1_epi32(0x8000)), 16);
+    __m128i bits = _mm_add_epi32(_mm_slli_epi32(em, 13), _mm_set1_epi32(0x38000000));
+    __m128i sub = _mm_castps_si128(_mm_mul_ps(_mm_cvtepi32_ps(em), _mm_set1_ps(0x1p-24f)));
+    __m128i infnan = _mm_cmpgt_epi32(em, _mm_set1_epi32(0x7c00 - 1));
+    __m128i nan = _mm_cmpgt_epi32(em, _mm_set1_epi32(0x7c00));
+    __m128i small = _mm_cmplt_epi32(em, _mm_set1_epi32(0x400));
+    bits = _mm_add_epi32(bits, _mm_and_si128(infnan, _mm_set1_epi32(0x38000000)));
+    bits = _mm_or_si128(bits, _mm_and_si128(nan, _mm_set1_epi32(0x400000)));
+    bits = _mm_or_si128(_mm_and_si128(small, sub), _mm_andnot_si128(small, bits));
+    return _mm_castsi128_ps(_mm_or_si128(bits, sign));
+}
+
 /* eight 32-bit lanes holding 16-bit values to eight 16-bit lanes: sign-extend
  * the low halves, then the signed pack saturates nothing */
 static inline __m128i cydrop__narrow8_sse2(__m128i a, __m128i b)
@@ -173,7 +189,16 @@ static inline void cydrop_h2f(int f16c, const char *src, ptrdiff_t stride, float
 #endif
     if (stride == 2) {          /* contiguous (aligned to 2): vectorized */
         const uint16_t *s = (const uint16_t *)(const void *)src;
-        for (k = 0; k < n; k++)
+        k = 0;
+#if CYDROP_HAVE_SSE2_HALF
+        for (; k + 8 <= n; k += 8) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+            __m128i z = _mm_setzero_si128();
+            _mm_storeu_ps(dst + k, cydrop__h2f4_sse2(_mm_unpacklo_epi16(v, z)));
+            _mm_storeu_ps(dst + k + 4, cydrop__h2f4_sse2(_mm_unpackhi_epi16(v, z)));
+        }
+#endif
+        for (; k < n; k++)
             dst[k] = cydrop_h2f_one(s[k]);
         return;
     }

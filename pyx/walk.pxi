@@ -132,8 +132,9 @@ cdef inline Py_ssize_t _contiguous_fused(const Plan *pl, Py_ssize_t a, Py_ssize_
     writing the packed bits too when the plan asks: returns how many elements
     it did (whole groups of blocks; 0 if none, if this path has no fused loop,
     or if the range runs past the stream's last block, where it wraps).
-    float16 (with F16C) and alpha dropout have loops of their own on the
-    SIMD paths, computing exactly what the general path computes."""
+    float16 has loops of its own (in registers with F16C on the SIMD paths,
+    through a buffer on the others) and alpha dropout on the SIMD paths,
+    computing exactly what the general path computes."""
     cdef uint64_t b
     cdef uint8_t *bits = pl.bits + (a >> 3) if pl.write_bits else NULL
     cdef size_t n = <size_t>(end - a)
@@ -150,7 +151,7 @@ cdef inline Py_ssize_t _contiguous_fused(const Plan *pl, Py_ssize_t a, Py_ssize_
         c32.add = <float>pl.add
         c32.fill = <float>pl.fill_value
         if pl.half:
-            if not pl.f16c:
+            if pl.simd.half_f16c and not pl.f16c:
                 return 0
             if pl.affine:
                 if pl.simd.fused_affine_f16 == NULL:

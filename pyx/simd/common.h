@@ -8,10 +8,11 @@
  *   bits   o[k] = bit k ? x[k] * scale : 0        (packed bits)
  *   fused  the words made as it goes (fused_simd.inc.h, fused_buffered.inc.h)
  *
- * and, on the SIMD paths only, the fused loop for float16 (the halves
- * converted in registers, computed in float32, rounded once) and for alpha
- * dropout (o[k] = keep ? x[k] * scale + add : fill, two roundings) in
- * float32, float64 and float16.
+ * and the fused loop for float16 (the halves converted, computed in
+ * float32, rounded once: in registers on the SIMD paths, through a buffer
+ * on the others) and, on the SIMD paths only, for alpha dropout
+ * (o[k] = keep ? x[k] * scale + add : fill, two roundings) in float32,
+ * float64 and float16.
  */
 #ifndef CYDROP_SIMD_COMMON_H
 #define CYDROP_SIMD_COMMON_H
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "philox_dispatch.h"
+#include "half.h"
 
 typedef size_t (*cydrop_fused_f32_fn)(const float *x, float *o, uint8_t *bits, size_t n,
                                       uint64_t b0, uint64_t seed, uint32_t thr, float scale,
@@ -80,10 +82,12 @@ typedef struct {
      * aligned when set). */
     cydrop_bits_f32_fn bits_f32;
     cydrop_bits_f64_fn bits_f64;
-    /* The fused loop for float16 (F16C's conversions: the caller runs it
-     * only where the CPU has F16C) and alpha dropout's, as fused_f32 and
-     * fused_f64 otherwise; NULL on the paths without SIMD Philox, where the
-     * general path runs them. */
+    /* The fused loop for float16 and alpha dropout's, as fused_f32 and
+     * fused_f64 otherwise.  float16's converts with F16C where half_f16c is
+     * set (the SIMD paths: the caller runs it only where the CPU has F16C),
+     * else with half.h's portable conversions (C, SSE2).  Alpha's are NULL
+     * on the paths without SIMD Philox, where the general path runs it. */
+    int half_f16c;
     cydrop_fused_f16_fn fused_f16;
     cydrop_fused_affine_f32_fn fused_affine_f32;
     cydrop_fused_affine_f64_fn fused_affine_f64;

@@ -361,6 +361,7 @@ static const cydrop_simd_table cydrop_table_avx2 = {
     .words_f64 = cydrop_words_f64_avx2,
     .bits_f32 = cydrop_bits_f32_avx2,
     .bits_f64 = cydrop_bits_f64_avx2,
+    .half_f16c = 1,
     .fused_f16 = cydrop_fused_f16_avx2,
     .fused_affine_f32 = cydrop_fused_affine_f32_avx2,
     .fused_affine_f64 = cydrop_fused_affine_f64_avx2,

@@ -63,6 +63,12 @@ static void cydrop_bits_f64_c(const double *x, double *o, const uint8_t *bits, s
 #undef CYDROP_WORDS_FN
 #undef CYDROP_FUSED_FN
 
+#define CYDROP_WORDS_F32_FN cydrop_words_f32_c
+#define CYDROP_FUSED_F16_FN cydrop_fused_f16_c
+#include "fused_buffered_f16.inc.h"
+#undef CYDROP_WORDS_F32_FN
+#undef CYDROP_FUSED_F16_FN
+
 static const cydrop_simd_table cydrop_table_c = {
     .fused_f32 = cydrop_fused_f32_c,
     .fused_f64 = cydrop_fused_f64_c,
@@ -72,6 +78,9 @@ static const cydrop_simd_table cydrop_table_c = {
     .words_f64 = cydrop_words_f64_c,
     .bits_f32 = cydrop_bits_f32_c,
     .bits_f64 = cydrop_bits_f64_c,
+    .half_f16c = 0,
+    .fused_f16 = cydrop_fused_f16_c,
+    /* alpha dropout: the general path */
 };
 
 #endif /* CYDROP_SIMD_LOOPS_C_H */

@@ -208,6 +208,12 @@ static void cydrop_bits_f64_sse2(const double *x, double *o, const uint8_t *bits
 #undef CYDROP_WORDS_FN
 #undef CYDROP_FUSED_FN
 
+#define CYDROP_WORDS_F32_FN cydrop_words_f32_sse2
+#define CYDROP_FUSED_F16_FN cydrop_fused_f16_sse2
+#include "fused_buffered_f16.inc.h"
+#undef CYDROP_WORDS_F32_FN
+#undef CYDROP_FUSED_F16_FN
+
 static const cydrop_simd_table cydrop_table_sse2 = {
     .fused_f32 = cydrop_fused_f32_sse2,
     .fused_f64 = cydrop_fused_f64_sse2,
@@ -217,6 +223,9 @@ static const cydrop_simd_table cydrop_table_sse2 = {
     .words_f64 = cydrop_words_f64_sse2,
     .bits_f32 = cydrop_bits_f32_sse2,
     .bits_f64 = cydrop_bits_f64_sse2,
+    .half_f16c = 0,
+    .fused_f16 = cydrop_fused_f16_sse2,
+    /* alpha dropout: the general path */
 };
 
 #endif /* CYDROP_HAVE_SSE2 */
