@@ -8,11 +8,10 @@
  *   bits   o[k] = bit k ? x[k] * scale : 0        (packed bits)
  *   fused  the words made as it goes (fused_simd.inc.h, fused_buffered.inc.h)
  *
- * and the fused loop for float16 (the halves converted, computed in
- * float32, rounded once: in registers on the SIMD paths, through a buffer
- * on the others) and, on the SIMD paths only, for alpha dropout
- * (o[k] = keep ? x[k] * scale + add : fill, two roundings) in float32,
- * float64 and float16.
+ * and the fused loops for float16 (the halves converted, computed in
+ * float32, rounded once) and for alpha dropout (o[k] = keep ? x[k] * scale
+ * + add : fill, two roundings) in float32, float64 and float16: in
+ * registers on the SIMD paths, through buffers on the others.
  */
 #ifndef CYDROP_SIMD_COMMON_H
 #define CYDROP_SIMD_COMMON_H
@@ -85,8 +84,7 @@ typedef struct {
     /* The fused loop for float16 and alpha dropout's, as fused_f32 and
      * fused_f64 otherwise.  float16's converts with F16C where half_f16c is
      * set (the SIMD paths: the caller runs it only where the CPU has F16C),
-     * else with half.h's portable conversions (C, SSE2).  Alpha's are NULL
-     * on the paths without SIMD Philox, where the general path runs it. */
+     * else with half.h's portable conversions (C, SSE2). */
     int half_f16c;
     cydrop_fused_f16_fn fused_f16;
     cydrop_fused_affine_f32_fn fused_affine_f32;
@@ -98,21 +96,29 @@ typedef struct {
 #define CYDROP_KEEP_TAIL_FN cydrop__keep_tail_f32
 #define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f32
 #define CYDROP_BITS_TAIL_FN cydrop__bits_tail_f32
+#define CYDROP_AFFINE_T cydrop_affine_f32
+#define CYDROP_WORDS_AFFINE_TAIL_FN cydrop__words_affine_tail_f32
 #include "tails.inc.h"
 #undef CYDROP_T
 #undef CYDROP_KEEP_TAIL_FN
 #undef CYDROP_WORDS_TAIL_FN
 #undef CYDROP_BITS_TAIL_FN
+#undef CYDROP_AFFINE_T
+#undef CYDROP_WORDS_AFFINE_TAIL_FN
 
 #define CYDROP_T double
 #define CYDROP_KEEP_TAIL_FN cydrop__keep_tail_f64
 #define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f64
 #define CYDROP_BITS_TAIL_FN cydrop__bits_tail_f64
+#define CYDROP_AFFINE_T cydrop_affine_f64
+#define CYDROP_WORDS_AFFINE_TAIL_FN cydrop__words_affine_tail_f64
 #include "tails.inc.h"
 #undef CYDROP_T
 #undef CYDROP_KEEP_TAIL_FN
 #undef CYDROP_WORDS_TAIL_FN
 #undef CYDROP_BITS_TAIL_FN
+#undef CYDROP_AFFINE_T
+#undef CYDROP_WORDS_AFFINE_TAIL_FN
 
 /* The fused loop of the paths without SIMD Philox (fused_buffered.inc.h)
  * takes the words of CYDROP_PIECE elements at a time. */
