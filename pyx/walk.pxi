@@ -57,8 +57,8 @@ cdef void _choose_span_path(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
     """Positions [start, end): start a multiple of CHUNK, the span of any
     length (the whole array when serial).  Contiguous x and out take the SIMD
     loops of simd.h directly: a forward from the stream makes its words as it
-    goes (`_contiguous_fused`; float16 and alpha dropout too, on the SIMD
-    paths), a bool mask or packed bits are applied in one call (the bits
+    goes (`_contiguous_fused`; float16 and alpha dropout too), a bool mask
+    or packed bits are applied in one call (the bits
     without unpacking them; float32 and float64, not alpha); the general
     three steps (`_run_item`) do the rest."""
     cdef Py_ssize_t a, done, k
@@ -132,8 +132,8 @@ cdef inline Py_ssize_t _contiguous_fused(const Plan *pl, Py_ssize_t a, Py_ssize_
     writing the packed bits too when the plan asks: returns how many elements
     it did (whole groups of blocks; 0 if none, if this path has no fused loop,
     or if the range runs past the stream's last block, where it wraps).
-    float16 has loops of its own (in registers with F16C on the SIMD paths,
-    through a buffer on the others) and alpha dropout on the SIMD paths,
+    float16 and alpha dropout have loops of their own (in registers on the
+    SIMD paths, float16's with F16C; through buffers on the others),
     computing exactly what the general path computes."""
     cdef uint64_t b
     cdef uint8_t *bits = pl.bits + (a >> 3) if pl.write_bits else NULL
