@@ -1,5 +1,6 @@
 """The element loops of pyx/simd.h on every path this CPU runs: the fused
-loop that makes the stream in registers (AVX2, AVX-512), and the keep-flag,
+loops that make the stream in registers (AVX2, AVX-512: float32, float64,
+float16 and alpha dropout's) or through buffers (scalar), and the keep-flag,
 stream-word and packed-bit loops (every path), against NumPy expressions of
 the same contract.  Sizes and offsets are chosen around the loops' edges:
 groups of 32/64 elements, groups of four groups, work items of CHUNK
