@@ -5,7 +5,7 @@ flag packing (bits.h), float16 (half.h), OpenMP (omp_compat.h) -- and the
 kernels' own structs and enums: the work-item size, the flag sources and
 the plan.  The element types live in ``cydrop/types.pxd``, which the Cython
 API shares with users."""
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 cdef extern from "philox.h" nogil:
     int CYDROP_IMPL_SCALAR
@@ -22,6 +22,25 @@ cdef extern from "simd.h" nogil:
                                            uint64_t, uint32_t, float, int) noexcept nogil
     ctypedef size_t (*cydrop_fused_f64_fn)(const double *, double *, uint8_t *, size_t,
                                            uint64_t, uint64_t, uint32_t, double, int) noexcept nogil
+    ctypedef struct cydrop_affine_f32:
+        float scale
+        float add
+        float fill
+    ctypedef struct cydrop_affine_f64:
+        double scale
+        double add
+        double fill
+    ctypedef size_t (*cydrop_fused_f16_fn)(const uint16_t *, uint16_t *, uint8_t *, size_t,
+                                           uint64_t, uint64_t, uint32_t, float, int) noexcept nogil
+    ctypedef size_t (*cydrop_fused_affine_f32_fn)(const float *, float *, uint8_t *, size_t,
+                                                  uint64_t, uint64_t, uint32_t,
+                                                  const cydrop_affine_f32 *, int) noexcept nogil
+    ctypedef size_t (*cydrop_fused_affine_f64_fn)(const double *, double *, uint8_t *, size_t,
+                                                  uint64_t, uint64_t, uint32_t,
+                                                  const cydrop_affine_f64 *, int) noexcept nogil
+    ctypedef size_t (*cydrop_fused_affine_f16_fn)(const uint16_t *, uint16_t *, uint8_t *,
+                                                  size_t, uint64_t, uint64_t, uint32_t,
+                                                  const cydrop_affine_f32 *, int) noexcept nogil
     ctypedef void (*cydrop_keep_f32_fn)(const float *, float *, const uint8_t *, size_t,
                                         float, int) noexcept nogil
     ctypedef void (*cydrop_keep_f64_fn)(const double *, double *, const uint8_t *, size_t,
@@ -48,6 +67,11 @@ cdef extern from "simd.h" nogil:
         cydrop_bits_f64_fn bits_f64
         cydrop_scale_f32_fn scale_f32
         cydrop_scale_f64_fn scale_f64
+        int half_f16c
+        cydrop_fused_f16_fn fused_f16
+        cydrop_fused_affine_f32_fn fused_affine_f32
+        cydrop_fused_affine_f64_fn fused_affine_f64
+        cydrop_fused_affine_f16_fn fused_affine_f16
     const cydrop_simd_table *cydrop_simd_for(int impl)
     const char *cydrop_simd_name(int impl)
 

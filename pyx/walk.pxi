@@ -24,10 +24,11 @@ cdef void _run_plan(Plan *pl, bint is_double, double scale) noexcept nogil:
     # a large result out of place is written with streaming stores: it would
     # not stay in cache anyway, and a normal store first reads the line.
     # Not for the fused forward in float64, where it measured no faster
-    # (`python -m cydrop bench limit --streaming` times both ways).
+    # (`python -m cydrop bench limit --streaming` times both ways).  The
+    # threshold is the result's bytes (a float16 result's are two an element)
     pl.nt = (pl.o != NULL and pl.o != pl.x
              and (not is_double or pl.src != SRC_STREAM)
-             and pl.n * (8 if is_double else 4) >= _stream_min_bytes)
+             and pl.n * (8 if is_double else 2 if pl.half else 4) >= _stream_min_bytes)
     if is_double:
         _run_across_threads[double](pl, scale, nthreads)
     else:
@@ -56,13 +57,17 @@ cdef void _choose_span_path(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
     """Positions [start, end): start a multiple of CHUNK, the span of any
     length (the whole array when serial).  Contiguous x and out take the SIMD
     loops of simd.h directly: a forward from the stream makes its words as it
-    goes (`_contiguous_fused`), a bool mask or packed bits are applied in one call
-    (the bits without unpacking them); the general three steps (`_run_item`)
-    do the rest."""
+    goes (`_contiguous_fused`; float16 and alpha dropout too), a bool mask
+    or packed bits are applied in one call (the bits
+    without unpacking them; float32 and float64, not alpha), one flag for
+    every element is the scale loop (`_contiguous_one_flag`); the general
+    three steps (`_run_item`) do the rest."""
     cdef Py_ssize_t a, done, k
     cdef bint nt
-    if _is_contiguous(pl, sizeof(floating)):
-        if pl.src == SRC_STREAM and not pl.write_mask and not pl.affine:
+    # the bytes of an element as stored: float16 is computed in float32
+    cdef size_t item = 2 if floating is float and pl.half else sizeof(floating)
+    if _is_contiguous(pl, item):
+        if pl.src == SRC_STREAM and not pl.write_mask:
             # from the first element on a block boundary (offset % 4 != 0);
             # writing bits, it must also start a byte of them.  Streaming
             # stores start where out is 64-byte aligned, on such an element.
@@ -70,7 +75,7 @@ cdef void _choose_span_path(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
             done = 0
             if not pl.write_bits or a % 8 == 0:
                 k = _first_aligned(pl, a, end, 8 if pl.write_bits else 4,
-                                   sizeof(floating)) if pl.nt else end
+                                   item) if pl.nt else end
                 nt = k < end
                 if nt:
                     a = k
@@ -81,7 +86,7 @@ cdef void _choose_span_path(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
                 if a + done < end:
                     _cut_into_items(pl, a + done, end, scale)
                 return
-        elif (pl.src == SRC_BOOL and not pl.affine and not pl.write_bits
+        elif (pl.src == SRC_BOOL and not pl.affine and not pl.half and not pl.write_bits
                 and pl.m_strides[0] == 0):
             # one flag for every element (a broadcast scalar mask: vanilla
             # evaluation's x * (1 - p)): a scale, or zeros
@@ -91,7 +96,7 @@ cdef void _choose_span_path(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
             if a < end:
                 _contiguous_one_flag(pl, a, end, scale, 1)
             return
-        elif (pl.src == SRC_BOOL and not pl.affine and not pl.write_bits
+        elif (pl.src == SRC_BOOL and not pl.affine and not pl.half and not pl.write_bits
                 and pl.m_strides[0] == 1):
             a = _first_aligned(pl, start, end, 1, sizeof(floating)) if pl.nt else end
             if a > start:
@@ -99,7 +104,7 @@ cdef void _choose_span_path(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
             if a < end:
                 _contiguous_keep(pl, a, end, scale, 1)
             return
-        elif pl.src == SRC_BITS and not pl.affine:
+        elif pl.src == SRC_BITS and not pl.affine and not pl.half:
             # start is a multiple of CHUNK, so on a byte of the bits; the
             # streaming part starts on one too
             a = _first_aligned(pl, start, end, 8, sizeof(floating)) if pl.nt else end
@@ -111,11 +116,11 @@ cdef void _choose_span_path(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
     _cut_into_items(pl, start, end, scale)
 
 
-cdef inline bint _is_contiguous(const Plan *pl, Py_ssize_t item) noexcept nogil:
+cdef inline bint _is_contiguous(const Plan *pl, size_t item) noexcept nogil:
     """x and out given, contiguous (one merged axis, strides of one
-    ``item`` bytes), not float16."""
-    return (pl.x != NULL and pl.ndim == 1 and not pl.half
-            and pl.x_strides[0] == item and pl.o_strides[0] == item)
+    ``item`` bytes)."""
+    return (pl.x != NULL and pl.ndim == 1
+            and pl.x_strides[0] == <Py_ssize_t>item and pl.o_strides[0] == <Py_ssize_t>item)
 
 
 cdef inline Py_ssize_t _first_aligned(const Plan *pl, Py_ssize_t start, Py_ssize_t end,
@@ -137,24 +142,63 @@ cdef inline Py_ssize_t _contiguous_fused(const Plan *pl, Py_ssize_t a, Py_ssize_
     """The fused loop from element ``a`` (on a block boundary) towards ``end``,
     writing the packed bits too when the plan asks: returns how many elements
     it did (whole groups of blocks; 0 if none, if this path has no fused loop,
-    or if the range runs past the stream's last block, where it wraps)."""
+    or if the range runs past the stream's last block, where it wraps).
+    float16 and alpha dropout have loops of their own (in registers on the
+    SIMD paths, float16's with F16C; through buffers on the others),
+    computing exactly what the general path computes."""
     cdef uint64_t b
     cdef uint8_t *bits = pl.bits + (a >> 3) if pl.write_bits else NULL
+    cdef size_t n = <size_t>(end - a)
+    cdef cydrop_affine_f32 c32
+    cdef cydrop_affine_f64 c64
     if a >= end:
         return 0
     b = (pl.block0 + ((pl.phase + <uint64_t>a) >> 2)) & (_NBLOCKS - 1)
     if <uint64_t>(end - a) // 4 + 1 > _NBLOCKS - b:
         return 0
     if floating is float:
+        # the constants as the general path rounds them (_seg_affine)
+        c32.scale = scale
+        c32.add = <float>pl.add
+        c32.fill = <float>pl.fill_value
+        if pl.half:
+            if pl.simd.half_f16c and not pl.f16c:
+                return 0
+            if pl.affine:
+                if pl.simd.fused_affine_f16 == NULL:
+                    return 0
+                return <Py_ssize_t>pl.simd.fused_affine_f16(
+                    <const uint16_t *>pl.x + a, <uint16_t *>pl.o + a, bits, n, b,
+                    pl.seed, pl.thr, &c32, nt)
+            if pl.simd.fused_f16 == NULL:
+                return 0
+            return <Py_ssize_t>pl.simd.fused_f16(<const uint16_t *>pl.x + a,
+                                                 <uint16_t *>pl.o + a, bits, n, b,
+                                                 pl.seed, pl.thr, scale, nt)
+        if pl.affine:
+            if pl.simd.fused_affine_f32 == NULL:
+                return 0
+            return <Py_ssize_t>pl.simd.fused_affine_f32(<const float *>pl.x + a,
+                                                        <float *>pl.o + a, bits, n, b,
+                                                        pl.seed, pl.thr, &c32, nt)
         if pl.simd.fused_f32 == NULL:
             return 0
         return <Py_ssize_t>pl.simd.fused_f32(<const float *>pl.x + a, <float *>pl.o + a, bits,
-                                             <size_t>(end - a), b, pl.seed, pl.thr, scale, nt)
+                                             n, b, pl.seed, pl.thr, scale, nt)
     else:
+        if pl.affine:
+            c64.scale = scale
+            c64.add = <double>pl.add
+            c64.fill = <double>pl.fill_value
+            if pl.simd.fused_affine_f64 == NULL:
+                return 0
+            return <Py_ssize_t>pl.simd.fused_affine_f64(<const double *>pl.x + a,
+                                                        <double *>pl.o + a, bits, n, b,
+                                                        pl.seed, pl.thr, &c64, nt)
         if pl.simd.fused_f64 == NULL:
             return 0
         return <Py_ssize_t>pl.simd.fused_f64(<const double *>pl.x + a, <double *>pl.o + a, bits,
-                                             <size_t>(end - a), b, pl.seed, pl.thr, scale, nt)
+                                             n, b, pl.seed, pl.thr, scale, nt)
 
 
 cdef inline void _contiguous_keep(const Plan *pl, Py_ssize_t a, Py_ssize_t b, floating scale,

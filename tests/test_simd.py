@@ -1,5 +1,6 @@
 """The element loops of pyx/simd.h on every path this CPU runs: the fused
-loop that makes the stream in registers (AVX2, AVX-512), and the keep-flag,
+loops that make the stream in registers (AVX2, AVX-512: float32, float64,
+float16 and alpha dropout's) or through buffers (scalar), and the keep-flag,
 stream-word and packed-bit loops (every path), against NumPy expressions of
 the same contract.  Sizes and offsets are chosen around the loops' edges:
 groups of 32/64 elements, groups of four groups, work items of CHUNK
@@ -11,6 +12,7 @@ import pytest
 
 import cydrop
 from cydrop import _kernels
+from cydrop._core import alpha_constants
 from cydrop.functional import stream_words
 
 from _reference import stream_words as ref_words
@@ -248,3 +250,107 @@ def test_scale_all_checks_its_arguments():
         _kernels.scale_all(x, np.ones(11, np.float32), 0.5)
     with pytest.raises((TypeError, ValueError)):
         _kernels.scale_all(x.astype(np.int32), x, 0.5)
+
+
+# float16 and alpha dropout: contiguous spans from the stream run their own
+# register loops on the SIMD paths (F16C's conversions; the product then the
+# sum), everything else the general path's buffers.  Both against NumPy's
+# arithmetic of the contract: float16 computed in float32 and rounded once
+# (to nearest even, as astype rounds), alpha's two roundings.
+
+def _expected_mode(x, keep, alpha):
+    ct = np.float64 if x.dtype == np.float64 else np.float32
+    xc = x.astype(ct)
+    if alpha:
+        a, b_keep, b_drop = alpha_constants(P, x.dtype)
+        want = np.where(keep, xc * ct(a) + ct(b_keep), ct(b_drop))
+    else:
+        want = np.where(keep, xc * ct(1.0 / (1.0 - P)), ct(0))
+    with np.errstate(over="ignore"):        # float16's overflow to inf is the contract
+        return want.astype(x.dtype)
+
+
+def _forward(x, alpha, **kw):
+    if alpha:
+        return cydrop.alpha_dropout(x, P, True, seed=SEED, **kw)
+    return cydrop.dropout(x, P, seed=SEED, **kw)
+
+
+def _half_data(n, dtype, seed=0):
+    x = _data(n, dtype, seed)
+    if dtype == np.float16 and n > 40:   # subnormal and overflowing results, ties
+        x[10:16] = np.array([6e-8, -3e-5, 6.1e-5, 65000, -65504, 2049], np.float16)
+    return x
+
+
+@pytest.mark.parametrize("dtype, alpha", [(np.float16, False), (np.float16, True),
+                                          (np.float32, True), (np.float64, True)],
+                         ids=["float16", "float16-alpha", "float32-alpha", "float64-alpha"])
+@pytest.mark.parametrize("offset", OFFSETS)
+def test_float16_and_alpha_fused_loops(impl, dtype, alpha, offset):
+    thr = _kernels.threshold(P)
+    for n in SIZES:
+        x = _half_data(n, dtype)
+        keep = stream_words(SEED, offset, n) >= thr
+        want = _expected_mode(x, keep, alpha)
+        _same(_forward(x, alpha, offset=offset), want)
+        buf = x.copy()
+        _forward(buf, alpha, offset=offset, inplace=True)
+        _same(buf, want)
+        y, bits = _forward(x, alpha, offset=offset, return_mask="bits")
+        _same(y, want)
+        np.testing.assert_array_equal(bits, np.packbits(keep, bitorder="little"))
+        y, m = _forward(x, alpha, offset=offset, return_mask=True)
+        _same(y, want)
+        np.testing.assert_array_equal(m, keep)
+        # out of place into an array whose start is not 16- or 64-byte aligned
+        room = np.empty(n + 8, dtype)
+        out = room[3:3 + n]
+        _forward(x, alpha, offset=offset, out=out)
+        _same(out, want)
+        # not contiguous: the general path, the same result
+        wide = np.empty(2 * n, dtype)
+        wide[::2] = x
+        _same(_forward(wide[::2], alpha, offset=offset), want)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("misalign", [0, 1, 3, 4, 8, 15])
+def test_float16_and_alpha_streaming_stores(impl, streaming_always, dtype, misalign):
+    # out of place with non-temporal stores at every size (threshold 0), one
+    # and two threads: the loop starts where out is 64-byte aligned
+    thr = _kernels.threshold(P)
+    threads = cydrop.get_num_threads()
+    try:
+        for t in (1, 2):
+            cydrop.set_num_threads(t)
+            for n in (100, 3 * CHUNK + 37, 20 * CHUNK + 5):
+                x = _half_data(n, dtype)
+                keep = stream_words(SEED, 5, n) >= thr
+                room = np.empty(n + 16, dtype)
+                out = room[misalign:misalign + n]
+                for alpha in (False, True):
+                    out[:] = np.nan
+                    _forward(x, alpha, offset=5, out=out)
+                    _same(out, _expected_mode(x, keep, alpha))
+    finally:
+        cydrop.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_float16_and_alpha_identical_on_every_path_and_thread_count(dtype):
+    saved, threads = _kernels.get_impl(), cydrop.get_num_threads()
+    x = _half_data(20 * CHUNK + 77, dtype)
+    try:
+        results = []
+        for name in IMPLS:
+            _kernels.set_impl(name)
+            for t in (1, 2):
+                cydrop.set_num_threads(t)
+                for alpha in (False, True):
+                    results.append(_forward(x, alpha, offset=7))
+    finally:
+        _kernels.set_impl(saved)
+        cydrop.set_num_threads(threads)
+    for k, y in enumerate(results[2:]):
+        _same(y, results[k % 2])

@@ -9,6 +9,11 @@
  *   scale  o[k] = x[k] * scale                    (every element kept: vanilla
  *                                                 evaluation, a mask of one flag)
  *   fused  the words made as it goes (fused_simd.inc.h, fused_buffered.inc.h)
+ *
+ * and the fused loops for float16 (the halves converted, computed in
+ * float32, rounded once) and for alpha dropout (o[k] = keep ? x[k] * scale
+ * + add : fill, two roundings) in float32, float64 and float16: in
+ * registers on the SIMD paths, through buffers on the others.
  */
 #ifndef CYDROP_SIMD_COMMON_H
 #define CYDROP_SIMD_COMMON_H
@@ -18,6 +23,7 @@
 #include <string.h>
 
 #include "philox_dispatch.h"
+#include "half.h"
 
 typedef size_t (*cydrop_fused_f32_fn)(const float *x, float *o, uint8_t *bits, size_t n,
                                       uint64_t b0, uint64_t seed, uint32_t thr, float scale,
@@ -25,6 +31,27 @@ typedef size_t (*cydrop_fused_f32_fn)(const float *x, float *o, uint8_t *bits, s
 typedef size_t (*cydrop_fused_f64_fn)(const double *x, double *o, uint8_t *bits, size_t n,
                                       uint64_t b0, uint64_t seed, uint32_t thr, double scale,
                                       int nt);
+/* alpha dropout's map, keep ? x * scale + add : fill, in the compute type
+ * (float32 for float16 too) */
+typedef struct {
+    float scale, add, fill;
+} cydrop_affine_f32;
+typedef struct {
+    double scale, add, fill;
+} cydrop_affine_f64;
+/* float16 elements are passed as their bits */
+typedef size_t (*cydrop_fused_f16_fn)(const uint16_t *x, uint16_t *o, uint8_t *bits, size_t n,
+                                      uint64_t b0, uint64_t seed, uint32_t thr, float scale,
+                                      int nt);
+typedef size_t (*cydrop_fused_affine_f32_fn)(const float *x, float *o, uint8_t *bits, size_t n,
+                                             uint64_t b0, uint64_t seed, uint32_t thr,
+                                             const cydrop_affine_f32 *c, int nt);
+typedef size_t (*cydrop_fused_affine_f64_fn)(const double *x, double *o, uint8_t *bits,
+                                             size_t n, uint64_t b0, uint64_t seed, uint32_t thr,
+                                             const cydrop_affine_f64 *c, int nt);
+typedef size_t (*cydrop_fused_affine_f16_fn)(const uint16_t *x, uint16_t *o, uint8_t *bits,
+                                             size_t n, uint64_t b0, uint64_t seed, uint32_t thr,
+                                             const cydrop_affine_f32 *c, int nt);
 typedef void (*cydrop_keep_f32_fn)(const float *x, float *o, const uint8_t *keep, size_t n,
                                    float scale, int nt);
 typedef void (*cydrop_keep_f64_fn)(const double *x, double *o, const uint8_t *keep, size_t n,
@@ -61,6 +88,15 @@ typedef struct {
     /* o = x * scale, every element kept (nt as above) */
     cydrop_scale_f32_fn scale_f32;
     cydrop_scale_f64_fn scale_f64;
+    /* The fused loop for float16 and alpha dropout's, as fused_f32 and
+     * fused_f64 otherwise.  float16's converts with F16C where half_f16c is
+     * set (the SIMD paths: the caller runs it only where the CPU has F16C),
+     * else with half.h's portable conversions (C, SSE2). */
+    int half_f16c;
+    cydrop_fused_f16_fn fused_f16;
+    cydrop_fused_affine_f32_fn fused_affine_f32;
+    cydrop_fused_affine_f64_fn fused_affine_f64;
+    cydrop_fused_affine_f16_fn fused_affine_f16;
 } cydrop_simd_table;
 
 #define CYDROP_T float
@@ -68,24 +104,32 @@ typedef struct {
 #define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f32
 #define CYDROP_BITS_TAIL_FN cydrop__bits_tail_f32
 #define CYDROP_SCALE_TAIL_FN cydrop__scale_tail_f32
+#define CYDROP_AFFINE_T cydrop_affine_f32
+#define CYDROP_WORDS_AFFINE_TAIL_FN cydrop__words_affine_tail_f32
 #include "tails.inc.h"
 #undef CYDROP_T
 #undef CYDROP_KEEP_TAIL_FN
 #undef CYDROP_WORDS_TAIL_FN
 #undef CYDROP_BITS_TAIL_FN
 #undef CYDROP_SCALE_TAIL_FN
+#undef CYDROP_AFFINE_T
+#undef CYDROP_WORDS_AFFINE_TAIL_FN
 
 #define CYDROP_T double
 #define CYDROP_KEEP_TAIL_FN cydrop__keep_tail_f64
 #define CYDROP_WORDS_TAIL_FN cydrop__words_tail_f64
 #define CYDROP_BITS_TAIL_FN cydrop__bits_tail_f64
 #define CYDROP_SCALE_TAIL_FN cydrop__scale_tail_f64
+#define CYDROP_AFFINE_T cydrop_affine_f64
+#define CYDROP_WORDS_AFFINE_TAIL_FN cydrop__words_affine_tail_f64
 #include "tails.inc.h"
 #undef CYDROP_T
 #undef CYDROP_KEEP_TAIL_FN
 #undef CYDROP_WORDS_TAIL_FN
 #undef CYDROP_BITS_TAIL_FN
 #undef CYDROP_SCALE_TAIL_FN
+#undef CYDROP_AFFINE_T
+#undef CYDROP_WORDS_AFFINE_TAIL_FN
 
 /* How many leading elements of o (elements of `item` bytes, o aligned to
  * its element) come before the first `align`-byte aligned one, at most n. */

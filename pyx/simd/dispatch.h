@@ -9,7 +9,8 @@
  *
  * Loops that are the same at every width are written once and included per
  * width and type: tails.inc.h (the scalar loops and tails),
- * fused_buffered.inc.h (C, SSE2), words_simd.inc.h and fused_simd.inc.h
+ * fused_buffered.inc.h and fused_buffered_f16.inc.h (C, SSE2),
+ * words_simd.inc.h and fused_simd.inc.h
  * (AVX2, AVX-512), philox_width.inc.h (the SIMD Philox rounds).
  */
 #ifndef CYDROP_SIMD_DISPATCH_H

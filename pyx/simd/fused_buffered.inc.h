@@ -9,12 +9,15 @@
  * loops_sse2.h), which #define before the #include and #undef after it:
  *
  *   CYDROP_T         float or double
- *   CYDROP_WORDS_FN  the path's words loop for CYDROP_T
+ *   CYDROP_COEF_T    the scale (CYDROP_T), or a pointer to alpha dropout's
+ *                    map (cydrop_affine_f32/f64), passed on to
+ *   CYDROP_WORDS_FN  the path's words loop for CYDROP_T (plain or alpha's)
  *   CYDROP_FUSED_FN  the name of the function defined here
  */
 
 static size_t CYDROP_FUSED_FN(const CYDROP_T *x, CYDROP_T *o, uint8_t *bits, size_t n,
-                              uint64_t b0, uint64_t seed, uint32_t thr, CYDROP_T scale, int nt)
+                              uint64_t b0, uint64_t seed, uint32_t thr, CYDROP_COEF_T coef,
+                              int nt)
 {
     uint32_t w[CYDROP_PIECE];
     size_t i = 0, m, k;
@@ -26,7 +29,7 @@ static size_t CYDROP_FUSED_FN(const CYDROP_T *x, CYDROP_T *o, uint8_t *bits, siz
         for (k = 0; k < m * sizeof(CYDROP_T); k += 64)
             CYDROP_PREFETCH((const char *)(x + i + m) + k);
         cydrop_philox_fill_scalar(w, b0 + i / 4, m / 4, seed);
-        CYDROP_WORDS_FN(x + i, o + i, w, thr, m, scale);
+        CYDROP_WORDS_FN(x + i, o + i, w, thr, m, coef);
     }
     return i;
 }

@@ -14,8 +14,13 @@
  * Included once per float type by loops_avx2.h and loops_avx512.h (with
  * words_simd.inc.h), which #define before the #include and #undef after it:
  *
- *   CYDROP_TARGET     the target attribute's string ("avx2", "avx512f")
- *   CYDROP_T          float or double
+ *   CYDROP_TARGET     the target attribute's string ("avx2", "avx512f";
+ *                     "avx2,f16c" for AVX2's float16 loops)
+ *   CYDROP_T          the element as stored: float, double, or uint16_t
+ *                     (float16's bits)
+ *   CYDROP_COEF_T     the loop's coefficients: the scale (float or double),
+ *                     or a pointer to alpha dropout's map
+ *                     (cydrop_affine_f32, cydrop_affine_f64)
  *   CYDROP_W          Philox blocks per group = elements per apply (8, 16)
  *   CYDROP_STATE      a group's Philox state (philox_avx2.h, philox_avx512.h)
  *   CYDROP_INIT       its counters from the group's first block
@@ -23,13 +28,17 @@
  *   CYDROP_VEC        the vector of CYDROP_W 32-bit words
  *   CYDROP_VEC_SET1   its broadcast
  *   CYDROP_VEC_LOADU  its unaligned load (words_simd.inc.h)
- *   CYDROP_VS_T       the vector type of the scale, CYDROP_VS_SET1 its broadcast
+ *   CYDROP_VS_T       the coefficients in vectors (the scale's vector, or a
+ *                     struct of the map's three), CYDROP_VS_SET1 their
+ *                     broadcast from a CYDROP_COEF_T
  *   CYDROP_APPLY      the width's apply (x, o, bits or NULL, words, threshold,
- *                     scale vector, nt) for CYDROP_W elements
+ *                     coefficient vectors, nt) for CYDROP_W elements
  *   CYDROP_NG         groups per step (CYDROP_GROUPS, CYDROP_G32, CYDROP_G64)
  *   CYDROP_PF         prefetch distance in bytes, or 0
  *   CYDROP_WORDS_TAIL_FN  the scalar tail (words_simd.inc.h)
  *
+ * (the float16 and alpha loops include this file alone: they have no words
+ * loop, the general path covering what they leave)
  * and the names of what they define:
  *
  *   CYDROP_FUSED_GROUP_FN  the apply of one group's words (inlined)
@@ -55,9 +64,10 @@ CYDROP_INLINE void CYDROP_FUSED_GROUP_FN(const CYDROP_T *x, CYDROP_T *o, uint8_t
 
 __attribute__((target(CYDROP_TARGET)))
 static size_t CYDROP_FUSED_FN(const CYDROP_T *x, CYDROP_T *o, uint8_t *bits, size_t n,
-                              uint64_t b0, uint64_t seed, uint32_t thr, CYDROP_T scale, int nt)
+                              uint64_t b0, uint64_t seed, uint32_t thr, CYDROP_COEF_T coef,
+                              int nt)
 {
-    const CYDROP_VS_T vs = CYDROP_VS_SET1(scale);
+    const CYDROP_VS_T vs = CYDROP_VS_SET1(coef);
     const CYDROP_VEC t = CYDROP_VEC_SET1((int)thr);
     size_t i = 0;
     for (; i + 4 * CYDROP_W * CYDROP_NG <= n; i += 4 * CYDROP_W * CYDROP_NG) {

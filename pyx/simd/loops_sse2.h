@@ -192,19 +192,62 @@ static void cydrop_bits_f64_sse2(const double *x, double *o, const uint8_t *bits
     cydrop__bits_tail_f64(x, o, bits, k, n, scale);
 }
 
+/* alpha dropout's words loops: the product, then the sum (two roundings),
+ * the fill where the element is dropped (d: thr > w, as above) */
+static void cydrop_words_affine_f32_sse2(const float *x, float *o, const uint32_t *w,
+                                         uint32_t thr, size_t n, const cydrop_affine_f32 *c)
+{
+    const __m128 vs = _mm_set1_ps(c->scale), va = _mm_set1_ps(c->add), vf = _mm_set1_ps(c->fill);
+    const __m128i sign = _mm_set1_epi32((int)0x80000000u);
+    const __m128i t = _mm_set1_epi32((int)(thr ^ 0x80000000u));
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m128 d = _mm_castsi128_ps(_mm_cmpgt_epi32(
+            t, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(w + k)), sign)));
+        __m128 v = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(x + k), vs), va);
+        _mm_storeu_ps(o + k, _mm_or_ps(_mm_and_ps(d, vf), _mm_andnot_ps(d, v)));
+    }
+    cydrop__words_affine_tail_f32(x, o, w, thr, k, n, c);
+}
+
+static void cydrop_words_affine_f64_sse2(const double *x, double *o, const uint32_t *w,
+                                         uint32_t thr, size_t n, const cydrop_affine_f64 *c)
+{
+    const __m128d vs = _mm_set1_pd(c->scale), va = _mm_set1_pd(c->add);
+    const __m128d vf = _mm_set1_pd(c->fill);
+    const __m128i sign = _mm_set1_epi32((int)0x80000000u);
+    const __m128i t = _mm_set1_epi32((int)(thr ^ 0x80000000u));
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m128i d = _mm_cmpgt_epi32(t, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(w + k)),
+                                                     sign));
+        __m128d d0 = _mm_castsi128_pd(_mm_unpacklo_epi32(d, d));
+        __m128d d1 = _mm_castsi128_pd(_mm_unpackhi_epi32(d, d));
+        __m128d v0 = _mm_add_pd(_mm_mul_pd(_mm_loadu_pd(x + k), vs), va);
+        __m128d v1 = _mm_add_pd(_mm_mul_pd(_mm_loadu_pd(x + k + 2), vs), va);
+        _mm_storeu_pd(o + k, _mm_or_pd(_mm_and_pd(d0, vf), _mm_andnot_pd(d0, v0)));
+        _mm_storeu_pd(o + k + 2, _mm_or_pd(_mm_and_pd(d1, vf), _mm_andnot_pd(d1, v1)));
+    }
+    cydrop__words_affine_tail_f64(x, o, w, thr, k, n, c);
+}
+
 #define CYDROP_T float
+#define CYDROP_COEF_T float
 #define CYDROP_WORDS_FN cydrop_words_f32_sse2
 #define CYDROP_FUSED_FN cydrop_fused_f32_sse2
 #include "fused_buffered.inc.h"
 #undef CYDROP_T
+#undef CYDROP_COEF_T
 #undef CYDROP_WORDS_FN
 #undef CYDROP_FUSED_FN
 
 #define CYDROP_T double
+#define CYDROP_COEF_T double
 #define CYDROP_WORDS_FN cydrop_words_f64_sse2
 #define CYDROP_FUSED_FN cydrop_fused_f64_sse2
 #include "fused_buffered.inc.h"
 #undef CYDROP_T
+#undef CYDROP_COEF_T
 #undef CYDROP_WORDS_FN
 #undef CYDROP_FUSED_FN
 
@@ -232,6 +275,41 @@ static void cydrop_scale_f64_sse2(const double *x, double *o, size_t n, double s
     }
     cydrop__scale_tail_f64(x, o, k, n, scale);
 }
+#define CYDROP_T float
+#define CYDROP_COEF_T const cydrop_affine_f32 *
+#define CYDROP_WORDS_FN cydrop_words_affine_f32_sse2
+#define CYDROP_FUSED_FN cydrop_fused_affine_f32_sse2
+#include "fused_buffered.inc.h"
+#undef CYDROP_T
+#undef CYDROP_COEF_T
+#undef CYDROP_WORDS_FN
+#undef CYDROP_FUSED_FN
+
+#define CYDROP_T double
+#define CYDROP_COEF_T const cydrop_affine_f64 *
+#define CYDROP_WORDS_FN cydrop_words_affine_f64_sse2
+#define CYDROP_FUSED_FN cydrop_fused_affine_f64_sse2
+#include "fused_buffered.inc.h"
+#undef CYDROP_T
+#undef CYDROP_COEF_T
+#undef CYDROP_WORDS_FN
+#undef CYDROP_FUSED_FN
+
+#define CYDROP_COEF_T float
+#define CYDROP_WORDS_F32_FN cydrop_words_f32_sse2
+#define CYDROP_FUSED_F16_FN cydrop_fused_f16_sse2
+#include "fused_buffered_f16.inc.h"
+#undef CYDROP_COEF_T
+#undef CYDROP_WORDS_F32_FN
+#undef CYDROP_FUSED_F16_FN
+
+#define CYDROP_COEF_T const cydrop_affine_f32 *
+#define CYDROP_WORDS_F32_FN cydrop_words_affine_f32_sse2
+#define CYDROP_FUSED_F16_FN cydrop_fused_affine_f16_sse2
+#include "fused_buffered_f16.inc.h"
+#undef CYDROP_COEF_T
+#undef CYDROP_WORDS_F32_FN
+#undef CYDROP_FUSED_F16_FN
 
 static const cydrop_simd_table cydrop_table_sse2 = {
     .fused_f32 = cydrop_fused_f32_sse2,
@@ -244,6 +322,11 @@ static const cydrop_simd_table cydrop_table_sse2 = {
     .bits_f64 = cydrop_bits_f64_sse2,
     .scale_f32 = cydrop_scale_f32_sse2,
     .scale_f64 = cydrop_scale_f64_sse2,
+    .half_f16c = 0,
+    .fused_f16 = cydrop_fused_f16_sse2,
+    .fused_affine_f32 = cydrop_fused_affine_f32_sse2,
+    .fused_affine_f64 = cydrop_fused_affine_f64_sse2,
+    .fused_affine_f16 = cydrop_fused_affine_f16_sse2,
 };
 
 #endif /* CYDROP_HAVE_SSE2 */

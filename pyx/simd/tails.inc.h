@@ -9,6 +9,8 @@
  *   CYDROP_WORDS_TAIL_FN  o[k] = w[k] >= thr ? x[k] * scale : 0
  *   CYDROP_BITS_TAIL_FN   o[k] = bit k of bits ? x[k] * scale : 0
  *   CYDROP_SCALE_TAIL_FN  o[k] = x[k] * scale
+ *   CYDROP_AFFINE_T       alpha dropout's map for CYDROP_T (cydrop_affine_f32/f64)
+ *   CYDROP_WORDS_AFFINE_TAIL_FN  o[k] = w[k] >= thr ? x[k] * c.scale + c.add : c.fill
  *
  * for k from k (the first element not yet written) to n.  The product is
  * unconditional: a branch-free select.
@@ -40,4 +42,15 @@ CYDROP_INLINE void CYDROP_SCALE_TAIL_FN(const CYDROP_T *x, CYDROP_T *o, size_t k
 {
     for (; k < n; k++)
         o[k] = x[k] * scale;
+}
+
+CYDROP_INLINE void CYDROP_WORDS_AFFINE_TAIL_FN(const CYDROP_T *x, CYDROP_T *o, const uint32_t *w,
+                                               uint32_t thr, size_t k, size_t n,
+                                               const CYDROP_AFFINE_T *c)
+{
+    const CYDROP_T scale = c->scale, add = c->add, fill = c->fill;
+    for (; k < n; k++) {
+        CYDROP_T v = x[k] * scale + add;       /* two roundings: -ffp-contract=off */
+        o[k] = w[k] >= thr ? v : fill;
+    }
 }
