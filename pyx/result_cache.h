@@ -2,18 +2,20 @@
  * results.pxi, after numpy's headers).
  *
  * A NumPy memory handler (NEP 49: PyDataMem_Handler) that numpy calls for
- * the arrays allocated while it is the context's handler -- the results the
- * one-call entries allocate, from CYDROP_RC_MIN_BYTES on.  Its free keeps a
- * freed result's block (up to cydrop_rc_max_bytes in all, oldest dropped
- * first) and its malloc hands a kept block of exactly the asked size back
- * out; everything else goes to numpy's default handler, which also asks the
- * kernel for transparent huge pages on large blocks.  An array made by this
- * handler remembers it (numpy frees an array through the handler that
- * allocated it), so only cydrop's own results come back here.
+ * the arrays allocated while it is the context's handler -- the results
+ * cydrop allocates (cydrop_rc_new_like), from CYDROP_RC_MIN_BYTES on.  Its
+ * free keeps a freed result's block (up to cydrop_rc_max_bytes in all,
+ * oldest dropped first) and its malloc hands a kept block of exactly the
+ * asked size back out; everything else goes to numpy's default handler,
+ * which also asks the kernel for transparent huge pages on large blocks.
+ * An array made by this handler remembers it (numpy frees an array through
+ * the handler that allocated it), so only cydrop's own results come back
+ * here.
  *
  * Why: memory fresh from the OS is zeroed by the kernel at the first write
  * of each page, and the fused forward, bound by Philox arithmetic, cannot
- * hide that (docs/design.md, "Results and streaming stores").
+ * hide that (docs/design.md, "Results: fresh memory and streaming
+ * stores").
  *
  * The free list is guarded by a PyThread lock, taken without the GIL
  * (numpy may free from any thread); nothing is called while it is held.

@@ -1,7 +1,8 @@
-# Result buffers (included by _kernels.pyx): the one-call entries' fresh
-# results from 1 MiB on are allocated through a NumPy memory handler that
-# recycles freed results (result_cache.h says how; docs/design.md, "Results
-# and streaming stores", says why).
+# Result buffers (included by _kernels.pyx): fresh results from 1 MiB on
+# (the one-call entries', and the general path's through new_result_like)
+# are allocated through a NumPy memory handler that recycles freed results
+# (result_cache.h says how; docs/design.md, "Results: fresh memory and
+# streaming stores", says why).
 
 cdef extern from "result_cache.h":
     int cydrop_rc_init() except -1
