@@ -229,14 +229,17 @@ def _draw_noise_mask(noise: Tuple[int, ...], p: float, seed: int, offset: int) -
 def _result_buffer(x: FloatArray, inplace: bool,
                    out: Optional[FloatArray]) -> Tuple[FloatArray, Optional[FloatArray]]:
     """Where the result goes, and where it must be copied afterwards (only
-    when ``out`` overlaps ``x`` other than element for element)."""
+    when ``out`` overlaps ``x`` other than element for element).  A fresh
+    one is ``np.empty_like(x)``'s, its memory recycled from a freed result
+    when one of its size is kept (`cydrop._kernels.new_result_like`: every
+    caller writes every element)."""
     if inplace:
         return x, None
     if out is None:
-        return np.empty_like(x), None
+        return _kernels.new_result_like(x), None
     if out is x or _kernels.overlap(out, x) != 2:
         return out, None
-    return np.empty_like(x), out
+    return _kernels.new_result_like(x), out
 
 
 def _finish(res: FloatArray, copy_to: Optional[FloatArray]) -> FloatArray:

@@ -52,6 +52,8 @@ include "walk.pxi"
 include "stream.pxi"
 # Memory: overlap, self-overlap, writeability, aligned copies.
 include "memory.pxi"
+# Result buffers: fresh results recycled from freed ones (a NumPy memory handler).
+include "results.pxi"
 # The Python entries cydrop.functional calls (masked_scale, fused_forward, ...).
 include "entries.pxi"
 # The one-call entries of the training loop's calls (default_forward, default_masked).

@@ -181,6 +181,7 @@ def _after_fork_child(bint other_team=False):
     (`_team_started`), or another library's on the same runtime
     (``other_team``, the caller's judgement).  Returns whether it is."""
     global _fork_serial, _team_started
+    cydrop_rc_after_fork()       # the result cache's lock (results.pxi)
     if not CYDROP_HAVE_OPENMP:
         return False             # serial kernels: nothing to guard
     if _team_started or other_team:

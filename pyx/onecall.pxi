@@ -13,11 +13,6 @@
 # The entries are looked up as module globals (Cython calls a def function
 # of its own module by name), so a test can wrap them.
 
-cdef extern from "numpy/arrayobject.h":
-    # numpy's own declaration takes a descr it steals; NULL (x's dtype) is what we need
-    object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void *descr,
-                                int subok)
-
 # Below this many elements the one-call entries keep the GIL: releasing and
 # taking it back costs more than the kernel.
 cdef Py_ssize_t _NOGIL_MIN = 4096
@@ -65,7 +60,8 @@ cdef object _fast_result(object x, object out, bint inplace):
                 or _self_overlap(res) != 0 or _overlap(res, a) != 0):
             return None
         return res
-    return <cnp.ndarray>PyArray_NewLikeArray(a, cnp.NPY_KEEPORDER, NULL, 1)
+    # recycled from a freed result when one of its size is kept (results.pxi)
+    return <cnp.ndarray>cydrop_rc_new_like(a)
 
 
 def default_forward(object x, double p, object out=None, bint inplace=False,
