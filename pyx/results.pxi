@@ -37,3 +37,22 @@ def new_result_like(cnp.ndarray x not None):
     freed result when one of exactly its size is kept.  The caller writes
     every element."""
     return cydrop_rc_new_like(x)
+
+
+def _apply_result_cache_env():
+    """``CYDROP_RESULT_CACHE=N``: keep at most N bytes of freed results
+    (0: none, every result fresh memory as np.empty_like's)."""
+    text = os.environ.get("CYDROP_RESULT_CACHE", "")
+    if not text:
+        return
+    try:
+        n = int(text)
+        if n < 0:
+            raise ValueError
+    except ValueError:
+        raise ImportError(f"CYDROP_RESULT_CACHE={text!r} is not a byte count "
+                          f"(an integer >= 0; 0 keeps no freed results)") from None
+    set_result_cache(n)
+
+
+_apply_result_cache_env()

@@ -198,3 +198,36 @@ def test_a_forked_child_allocates_and_frees():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("value, held", [("0", 0), ("", 4 * 2**20), ("1048576", 0)])
+def test_environment_sets_the_bound(value, held):
+    # CYDROP_RESULT_CACHE=N at import: the bound (0: nothing kept, a freed
+    # 4 MiB result goes back to numpy's allocator)
+    code = textwrap.dedent("""
+        import numpy as np, cydrop
+        from cydrop import _kernels
+        y = cydrop.dropout(np.ones(2**20, np.float32), 0.5, seed=1)
+        del y
+        held = _kernels.result_cache_bytes()
+        print(_kernels.set_result_cache(0), held)
+    """)
+    env = dict(os.environ, CYDROP_RESULT_CACHE=value)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout.split()
+    bound = int(out[0])
+    assert int(out[1]) == held           # a 4 MiB result kept only under the default
+    if value == "0":
+        assert bound == 0
+    elif value:
+        assert bound == int(value)
+    else:
+        assert bound == 512 * 2**20
+
+
+def test_environment_bound_must_be_a_byte_count():
+    env = dict(os.environ, CYDROP_RESULT_CACHE="lots")
+    proc = subprocess.run([sys.executable, "-c", "import cydrop"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "CYDROP_RESULT_CACHE='lots' is not a byte count" in proc.stderr
