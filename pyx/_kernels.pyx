@@ -27,7 +27,6 @@ says why one module and not several).  Shared structs, enums and C
 declarations are in ``_types.pxd``.
 """
 cimport cython
-from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 cimport numpy as cnp
 import os
