@@ -59,8 +59,7 @@ cdef extern from "pool.h" nogil:
     int cydrop_pool_run(cydrop_span_fn fn, void *ctx, Py_ssize_t n, Py_ssize_t block,
                         int team)
     long long cydrop_pool_set_spin(long long ns)
-    int cydrop_pool_threads()
-    long long cydrop_pool_st(int i)
+    long long cydrop_pool_count(int which)
 
 cdef extern from "bits.h" nogil:
     uint8_t cydrop_pack8(const uint8_t *flags)

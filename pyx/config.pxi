@@ -245,13 +245,14 @@ def set_pool_spin(long long ns):
     return cydrop_pool_set_spin(ns)
 
 
-def _pool_st():
-    return (cydrop_pool_st(0), cydrop_pool_st(1), cydrop_pool_st(2), cydrop_pool_st(3))
-
-
-def pool_threads():
-    """Worker threads started so far (the calling thread is not one)."""
-    return cydrop_pool_threads()
+def pool_stats():
+    """The worker threads' counts: ``helpers`` started (the calling thread
+    is not one), parallel ``jobs`` run, ``bad_jobs`` among them (the caller
+    waited or was descheduled: docs/design.md, "Threads on a busy
+    machine"), ``backoff_calls`` run serially after those, and the
+    ``backoff`` length now.  For tests and benchmarks."""
+    return {name: cydrop_pool_count(i) for i, name in
+            enumerate(("helpers", "jobs", "bad_jobs", "backoff_calls", "backoff"))}
 
 
 def set_parallel_min_chunks(Py_ssize_t n):

@@ -92,7 +92,9 @@ typedef struct {
     int caller_cpu;                      /* where the caller published the job (-1: unknown) */
     uint32_t backoff_len, backoff_left;  /* serial calls after one that waited */
     uint32_t start_seen[CYDROP_POOL_MAX_HELPERS];
-    int64_t st_wait_ns; uint32_t st_mine, st_total, st_bad;   /* announce when helper i was made */
+    /* counts, for pool_stats(): parallel jobs, of them bad, calls made
+     * serial by the backoff */
+    uint64_t jobs, bad_jobs, backoff_calls;   /* announce when helper i was made */
 } cydrop_pool_t;
 
 static cydrop_pool_t cydrop_pool = {.spin_ns = 0, .caller_spin_ns = 100000};
@@ -292,7 +294,7 @@ static void cydrop_pool_judge(int64_t work_ns, uint32_t mine, int64_t longest) {
             len = CYDROP_POOL_BACKOFF_MAX;
         p->backoff_len = len;
         p->backoff_left = len;
-        p->st_bad++;
+        p->bad_jobs++;
     } else {
         p->backoff_len -= p->backoff_len / 8;
         if (p->backoff_len < CYDROP_POOL_BACKOFF_MIN / 2)
@@ -316,15 +318,16 @@ static int cydrop_pool_run(cydrop_span_fn fn, void *ctx, Py_ssize_t n, Py_ssize_
             || !__atomic_compare_exchange_n(&p->busy, &expected, 1, 0,
                                             __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         goto serial;
-    if (p->backoff_left > 0) {
-        p->backoff_left--;
-        goto release_serial;
-    }
     helpers = cydrop_pool_grow(team - 1);
     if (helpers > team - 1)
         helpers = team - 1;
     if (helpers < 1)
         goto release_serial;
+    if (p->backoff_left > 0) {
+        p->backoff_left--;
+        p->backoff_calls++;
+        goto release_serial;
+    }
     nblocks = (uint32_t)nb;
     gen = ++p->gen;
     /* close the counter, then describe the job, then open it */
@@ -359,12 +362,11 @@ static int cydrop_pool_run(cydrop_span_fn fn, void *ctx, Py_ssize_t n, Py_ssize_
     }
     {
         int64_t now = cydrop_pool_now_ns();
-        p->st_wait_ns = now - clock;
         if (now - clock > longest)
             longest = now - clock;
     }
+    p->jobs++;
     cydrop_pool_judge(work_ns, mine, longest);
-    p->st_mine = mine; p->st_total = nblocks;
     __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
     return helpers + 1;
 release_serial:
@@ -382,8 +384,20 @@ static int64_t cydrop_pool_set_spin(int64_t ns) {
     return old;
 }
 
-static int cydrop_pool_threads(void) { return cydrop_pool.nhelpers; }
-static int64_t cydrop_pool_st(int i) { return i == 0 ? cydrop_pool.st_wait_ns : i == 1 ? cydrop_pool.st_mine : i == 2 ? cydrop_pool.st_total : cydrop_pool.st_bad; }
+/* The counts (read by the pool's owner, or with no call running):
+ * 0 helpers started, 1 parallel jobs, 2 of them bad, 3 calls made serial by
+ * the backoff, 4 the backoff's current length. */
+static int64_t cydrop_pool_count(int which) {
+    cydrop_pool_t *p = &cydrop_pool;
+    switch (which) {
+    case 0: return p->nhelpers;
+    case 1: return (int64_t)p->jobs;
+    case 2: return (int64_t)p->bad_jobs;
+    case 3: return (int64_t)p->backoff_calls;
+    case 4: return p->backoff_len;
+    default: return -1;
+    }
+}
 
 #else  /* no pool: every job on the calling thread */
 
@@ -394,7 +408,7 @@ static inline int cydrop_pool_run(cydrop_span_fn fn, void *ctx, Py_ssize_t n,
     return 1;
 }
 static inline int64_t cydrop_pool_set_spin(int64_t ns) { (void)ns; return 0; }
-static inline int cydrop_pool_threads(void) { return 0; }
+static inline int64_t cydrop_pool_count(int which) { (void)which; return 0; }
 
 #endif
 #endif

@@ -119,6 +119,15 @@ def _load() -> str:
 def add_arguments(sub) -> None:
     """The ``busy`` subcommand on the ``bench`` subparsers ``sub``."""
     from .cli import parse_size, _positive_int
+
+    def count(text):
+        try:
+            k = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid count {text!r}: not an integer") from None
+        if k < 0:
+            raise argparse.ArgumentTypeError(f"invalid count {text!r}: it must be >= 0")
+        return k
     busy = sub.add_parser(
         "busy", help="default threads against one thread with CPU-bound processes beside",
         description="Start 0, 1, ... CPU-bound burner processes and, under each load, "
@@ -128,7 +137,7 @@ def add_arguments(sub) -> None:
     busy.add_argument("--sizes", nargs="+", type=parse_size, default=list(DEFAULT_SIZES),
                       metavar="N", help="array sizes in elements "
                                         "(default: 2**18 2**20 2**22 2**24)")
-    busy.add_argument("--burners", nargs="+", type=int, default=list(DEFAULT_BURNERS),
+    busy.add_argument("--burners", nargs="+", type=count, default=list(DEFAULT_BURNERS),
                       metavar="K", help="numbers of burner processes, one load each "
                                         "(default: 0 1 2)")
     busy.add_argument("--calls", type=_positive_int, default=41,
@@ -140,9 +149,6 @@ def add_arguments(sub) -> None:
 
 def run_busy(args: argparse.Namespace, command: str) -> int:
     """``python -m cydrop bench busy``: see the module docstring."""
-    if any(k < 0 for k in args.burners):
-        print("bench busy: --burners takes counts >= 0", file=sys.stderr)
-        return 2
     saved = _kernels.requested_threads()
 
     def set_default():
