@@ -155,6 +155,11 @@ static inline uint32_t cydrop_pool_await_change(uint32_t *addr, uint32_t value,
         }
         if (deadline == 0) {
             int64_t ns = __atomic_load_n(spin, __ATOMIC_RELAXED);
+            /* helpers spin only while calls have been going well: on a
+             * busy machine a spinning helper takes its core from others */
+            if (sleepers == &cydrop_pool.sleepers
+                    && __atomic_load_n(&cydrop_pool.backoff_len, __ATOMIC_RELAXED))
+                ns = 0;
             deadline = ns > 0 ? cydrop_pool_now_ns() + ns : -1;
             continue;
         }
@@ -292,13 +297,13 @@ static void cydrop_pool_judge(int64_t work_ns, uint32_t mine, int64_t longest) {
             len = CYDROP_POOL_BACKOFF_MIN;
         if (len > CYDROP_POOL_BACKOFF_MAX)
             len = CYDROP_POOL_BACKOFF_MAX;
-        p->backoff_len = len;
+        __atomic_store_n(&p->backoff_len, len, __ATOMIC_RELAXED);
         p->backoff_left = len;
         p->bad_jobs++;
     } else {
-        p->backoff_len -= p->backoff_len / 8;
-        if (p->backoff_len < CYDROP_POOL_BACKOFF_MIN / 2)
-            p->backoff_len = 0;
+        uint32_t len = p->backoff_len - p->backoff_len / 8;
+        __atomic_store_n(&p->backoff_len, len < CYDROP_POOL_BACKOFF_MIN / 2 ? 0 : len,
+                         __ATOMIC_RELAXED);
     }
 }
 
