@@ -90,7 +90,8 @@ typedef struct {
     int64_t spin_ns;                     /* helpers spin this long before sleeping */
     int64_t caller_spin_ns;              /* the caller spins this long for taken blocks */
     int caller_cpu;                      /* where the caller published the job (-1: unknown) */
-    uint32_t backoff_len, backoff_left;  /* serial calls after one that waited */
+    uint32_t backoff_len, backoff_left;  /* serial calls after a bad job */
+    int64_t backoff_until;               /* ... or until then, whichever ends first */
     uint32_t start_seen[CYDROP_POOL_MAX_HELPERS];
     /* counts, for pool_stats(): parallel jobs, of them bad, calls made
      * serial by the backoff */
@@ -281,14 +282,18 @@ static int cydrop_pool_grow(int want) {
  * its first block's end, one block, or the wait for blocks the helpers held
  * -- took much longer than its mean block: it was descheduled, or waited
  * for a helper that was (a busy machine).  The next backoff_len calls then
- * run serially; backoff_len doubles while bad jobs recur (up to the max),
- * and shrinks by an eighth after each good one. */
+ * run serially, or the next backoff_len milliseconds if those end first (a
+ * bad job costs about a scheduler time slice, a few milliseconds: what
+ * matters beside short calls, not beside long ones); backoff_len doubles
+ * while bad jobs recur (up to the max), and shrinks by an eighth after each
+ * good one. */
 #define CYDROP_POOL_BACKOFF_MIN 16u
 #define CYDROP_POOL_BACKOFF_MAX 4096u
 #define CYDROP_POOL_SLOW_STEP_BLOCKS 3
 #define CYDROP_POOL_SLOW_STEP_NS 30000
+#define CYDROP_POOL_BACKOFF_NS_PER_CALL 1000000
 
-static void cydrop_pool_judge(int64_t work_ns, uint32_t mine, int64_t longest) {
+static void cydrop_pool_judge(int64_t work_ns, uint32_t mine, int64_t longest, int64_t now) {
     cydrop_pool_t *p = &cydrop_pool;
     int64_t per = work_ns / (mine ? mine : 1);
     if (longest > CYDROP_POOL_SLOW_STEP_BLOCKS * per + CYDROP_POOL_SLOW_STEP_NS) {
@@ -299,6 +304,7 @@ static void cydrop_pool_judge(int64_t work_ns, uint32_t mine, int64_t longest) {
             len = CYDROP_POOL_BACKOFF_MAX;
         __atomic_store_n(&p->backoff_len, len, __ATOMIC_RELAXED);
         p->backoff_left = len;
+        p->backoff_until = now + (int64_t)len * CYDROP_POOL_BACKOFF_NS_PER_CALL;
         p->bad_jobs++;
     } else {
         uint32_t len = p->backoff_len - p->backoff_len / 8;
@@ -329,9 +335,12 @@ static int cydrop_pool_run(cydrop_span_fn fn, void *ctx, Py_ssize_t n, Py_ssize_
     if (helpers < 1)
         goto release_serial;
     if (p->backoff_left > 0) {
-        p->backoff_left--;
-        p->backoff_calls++;
-        goto release_serial;
+        if (cydrop_pool_now_ns() < p->backoff_until) {
+            p->backoff_left--;
+            p->backoff_calls++;
+            goto release_serial;
+        }
+        p->backoff_left = 0;
     }
     nblocks = (uint32_t)nb;
     gen = ++p->gen;
@@ -369,9 +378,9 @@ static int cydrop_pool_run(cydrop_span_fn fn, void *ctx, Py_ssize_t n, Py_ssize_
         int64_t now = cydrop_pool_now_ns();
         if (now - clock > longest)
             longest = now - clock;
+        p->jobs++;
+        cydrop_pool_judge(work_ns, mine, longest, now);
     }
-    p->jobs++;
-    cydrop_pool_judge(work_ns, mine, longest);
     __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
     return helpers + 1;
 release_serial:
