@@ -12,6 +12,7 @@
   stay near or below 1 on a busy machine (docs/design.md, "Threads on a busy
   machine").
 """
+import random
 import subprocess
 import sys
 import threading
@@ -189,8 +190,11 @@ class BusyMachine:
         clock = time.perf_counter
         for fn in (default, one):
             fn()
+        order = random.Random(self.pairs)
         for _ in range(self.pairs):
-            for fn in (default, one):
+            # which goes first is drawn per pair: on a loaded machine the
+            # preemptions can fall in step with a fixed pattern of calls
+            for fn in ((default, one) if order.random() < 0.5 else (one, default)):
                 t0 = clock()
                 fn()
                 times[fn].append(clock() - t0)

@@ -6,8 +6,8 @@ loader or a second job keeps some of them busy.  This starts 0, 1, ... CPU
 bound *burner* processes (each spins a pure-Python loop until stopped), and
 under each load times the fused forward into ``out=`` (float32) at several
 sizes with the default thread count and with one thread, the two calls
-interleaved (default, 1 thread, default, ...) so that both see the same
-load.  It prints the median and the 90th percentile of each, and the ratios
+interleaved (in pairs, which one first drawn at random per pair) so that
+both see the same load.  It prints the median and the 90th percentile of each, and the ratios
 default / 1 thread: above 1 the threads cost time instead of saving it
 (docs/design.md, "Threads on a busy machine", states the policy and the
 target).
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -87,8 +88,9 @@ def percentile(values: list, q: float) -> float:
 
 
 def time_pairs(fn, set_default, set_one, calls: int) -> tuple:
-    """``calls`` interleaved pairs of single calls of ``fn``: with the
-    default thread count, then with one; seconds per call of each."""
+    """``calls`` interleaved pairs of single calls of ``fn``, with the
+    default thread count and with one, in an order drawn per pair (seeded:
+    the same each run); seconds per call of each."""
     clock = time.perf_counter
     default, one = [], []
     gc_was = gc.isenabled()
@@ -97,8 +99,15 @@ def time_pairs(fn, set_default, set_one, calls: int) -> tuple:
         for setting in (set_default, set_one):        # warm both
             setting()
             fn()
+        pair = ((set_default, default), (set_one, one))
+        order = random.Random(calls)
         for _ in range(calls):
-            for setting, acc in ((set_default, default), (set_one, one)):
+            # which goes first is drawn per pair: on a loaded machine the
+            # preemptions can fall in step with a fixed pattern of calls (an
+            # A/A run of two identical one-thread calls, in fixed or
+            # alternating order, gave one of them a p90 of 3.5-4.4 ms and
+            # the other 0.45 ms)
+            for setting, acc in (pair if order.random() < 0.5 else pair[::-1]):
                 setting()
                 t0 = clock()
                 fn()
