@@ -240,7 +240,8 @@ def set_block_shape(Py_ssize_t per_thread, Py_ssize_t max_chunks):
 
 def set_pool_spin(long long ns):
     """How long an idle worker thread spins for the next call before it
-    sleeps, in nanoseconds (default 50000).  Returns the previous value.
+    sleeps, in nanoseconds (default 1000000; no spin while the backoff is
+    on).  Returns the previous value.
     For benchmarks."""
     return cydrop_pool_set_spin(ns)
 

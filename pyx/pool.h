@@ -98,7 +98,7 @@ typedef struct {
     uint64_t jobs, bad_jobs, backoff_calls;   /* announce when helper i was made */
 } cydrop_pool_t;
 
-static cydrop_pool_t cydrop_pool = {.spin_ns = 0, .caller_spin_ns = 100000};
+static cydrop_pool_t cydrop_pool = {.spin_ns = 1000000, .caller_spin_ns = 100000};
 
 static inline void cydrop_pool_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
