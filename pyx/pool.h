@@ -283,16 +283,19 @@ static int cydrop_pool_grow(int want) {
  * -- took much longer than its mean block: it was descheduled, or waited
  * for a helper that was (a busy machine); or when the caller ran every
  * block of a long job (no helper came: waking them was wasted).  The next backoff_len calls then
- * run serially, or the next backoff_len milliseconds if those end first (a
- * bad job costs about a scheduler time slice, a few milliseconds: what
- * matters beside short calls, not beside long ones); backoff_len doubles
+ * run serially, or the next 10 x backoff_len milliseconds (at most 2 s) if
+ * those end first (a bad job costs about a scheduler time slice, a few
+ * milliseconds: it matters beside short calls, not beside calls of tens of
+ * milliseconds, and a machine that became idle gets its threads back
+ * within 2 s); backoff_len doubles
  * while bad jobs recur (up to the max), and shrinks by an eighth after each
  * good one. */
 #define CYDROP_POOL_BACKOFF_MIN 16u
 #define CYDROP_POOL_BACKOFF_MAX 4096u
 #define CYDROP_POOL_SLOW_STEP_BLOCKS 3
 #define CYDROP_POOL_SLOW_STEP_NS 30000
-#define CYDROP_POOL_BACKOFF_NS_PER_CALL 1000000
+#define CYDROP_POOL_BACKOFF_NS_PER_CALL 10000000
+#define CYDROP_POOL_BACKOFF_MAX_NS 2000000000
 /* A job this long that no helper took a block of had no help to wait for
  * (their cores are busy): as bad as a slow step, minus the stall. */
 #define CYDROP_POOL_UNHELPED_NS 200000
@@ -310,7 +313,10 @@ static void cydrop_pool_judge(int64_t work_ns, uint32_t mine, uint32_t nblocks, 
             len = CYDROP_POOL_BACKOFF_MAX;
         __atomic_store_n(&p->backoff_len, len, __ATOMIC_RELAXED);
         p->backoff_left = len;
-        p->backoff_until = now + (int64_t)len * CYDROP_POOL_BACKOFF_NS_PER_CALL;
+        p->backoff_until = now + ((int64_t)len * CYDROP_POOL_BACKOFF_NS_PER_CALL
+                                  < CYDROP_POOL_BACKOFF_MAX_NS
+                                  ? (int64_t)len * CYDROP_POOL_BACKOFF_NS_PER_CALL
+                                  : CYDROP_POOL_BACKOFF_MAX_NS);
         p->bad_jobs++;
     } else {
         uint32_t len = p->backoff_len - p->backoff_len / 8;
