@@ -351,7 +351,8 @@ def test_busy_parses_and_runs(capsys):
     assert "0 burner processes" in text and "1 burner process |" in text
     rows = [line.split() for line in text.splitlines() if line.lstrip().startswith("2**1")]
     assert [r[0] for r in rows] == ["2**14", "2**15"] * 2
-    assert all(r[-2].endswith("x") and r[-1].endswith("x") for r in rows)
+    assert all(r[-4].endswith("x") and r[-3].endswith("x") for r in rows)
+    assert all(r[-2].endswith("%") and r[-1].endswith("%") for r in rows)
 
 
 def test_limit_runs_and_prints_every_row(capsys):

@@ -7,10 +7,14 @@ bound *burner* processes (each spins a pure-Python loop until stopped), and
 under each load times the fused forward into ``out=`` (float32) at several
 sizes with the default thread count and with one thread, the two calls
 interleaved (in pairs, which one first drawn at random per pair) so that
-both see the same load.  It prints the median and the 90th percentile of each, and the ratios
-default / 1 thread: above 1 the threads cost time instead of saving it
-(docs/design.md, "Threads on a busy machine", states the policy and the
-target).
+both see the same load.  It prints the median and the 90th percentile of
+each, the ratios default / 1 thread (above 1 the threads cost time instead
+of saving it; docs/design.md, "Threads on a busy machine", states the
+policy and the target), and for each the fraction of calls *stalled*
+(slower than twice the one-thread median).  Where the machine is loaded
+beyond the burners, the 90th percentile sits near the stall fraction of any
+call and flips between runs; the stall fractions side by side say whether
+the threads add stalls.
 
 Every call is timed alone (one call per sample, not a loop): the
 percentiles are those of single calls, which is what a waiting thread
@@ -85,6 +89,13 @@ def percentile(values: list, q: float) -> float:
     """The ``q``-th percentile (0-100) of ``values``, linear between ranks
     (numpy's default)."""
     return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def stalled(times: list, reference: float) -> float:
+    """The fraction of ``times`` above twice ``reference`` (the one-thread
+    median): calls that lost the CPU for a while, or waited for a thread
+    that had."""
+    return sum(t > 2 * reference for t in times) / len(times)
 
 
 def time_pairs(fn, set_default, set_one, calls: int) -> tuple:
@@ -187,16 +198,18 @@ def run_busy(args: argparse.Namespace, command: str) -> int:
             with Burners(k):
                 print(f"\n{k} burner process{'es' if k != 1 else ''} | load average {_load()}")
                 print(f"{'size':>7}  {'default med':>11} {'p90':>8}  {'1 thread med':>12} "
-                      f"{'p90':>8}  {'ratio med':>9} {'p90':>6}")
+                      f"{'p90':>8}  {'ratio med':>9} {'p90':>6}  {'stalled':>9}")
                 for n in args.sizes:
                     x, out = data[n]
                     d, o = time_pairs(lambda: cydrop.dropout(x, P, seed=1, out=out),
                                       set_default, set_one, args.calls)
                     dm, dp = statistics.median(d), percentile(d, 90)
                     om, op = statistics.median(o), percentile(o, 90)
+                    ds, os_ = stalled(d, om), stalled(o, om)
                     print(f"{'2**%d' % (n.bit_length() - 1) if n & (n - 1) == 0 else n:>7}  "
                           f"{dm * 1e3:8.3f} ms {dp * 1e3:8.3f}  {om * 1e3:9.3f} ms "
-                          f"{op * 1e3:8.3f}  {dm / om:8.2f}x {dp / op:5.2f}x", flush=True)
+                          f"{op * 1e3:8.3f}  {dm / om:8.2f}x {dp / op:5.2f}x  "
+                          f"{ds:4.0%} {os_:4.0%}", flush=True)
     finally:
         if saved:
             _kernels.set_num_threads(saved)
