@@ -161,6 +161,7 @@ class BusyMachine:
 
     def setup(self, burners, size):
         self.default_threads = cydrop.get_num_threads()
+        self.burners = []       # teardown runs even when setup fails
         self.x = data(DTYPE, size)
         self.out = buffer(DTYPE, size)
         self.burners = start_burners(burners)
