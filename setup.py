@@ -104,7 +104,7 @@ extensions = [
         include_dirs=[np.get_include(), "pyx"],
         define_macros=DEFINES,
         depends=["pyx/philox.h", "pyx/simd.h", "pyx/bits.h", "pyx/half.h", "pyx/omp_compat.h",
-                 "pyx/result_cache.h",
+                 "pyx/result_cache.h", "pyx/pool.h",
                  *sorted(str(p.relative_to(HERE)) for p in (HERE / "pyx" / "simd").glob("*.h")),
                  "pyx/_types.pxd", *sorted(str(p.relative_to(HERE)) for p in HERE.glob("pyx/*.pxi")),
                  "cydrop/types.pxd", "cydrop/_kernels.pxd", "cydrop/kernels.pxd"],

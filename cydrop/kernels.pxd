@@ -36,7 +36,9 @@ Conventions
 * Return value: ``DROPOUT_OK`` (0); ``DROPOUT_ERR_LENGTH`` when lengths
   disagree, ``DROPOUT_ERR_P`` when ``p`` is not in [0, 1] -- then nothing is
   written.  The functions need no GIL, raise nothing, and may run inside
-  ``prange`` (a nested call runs on its calling thread).
+  ``prange`` (a nested call runs on its calling thread) or from several
+  threads at once (one call at a time gets the kernels' worker threads,
+  the others run on their calling thread).
 
 Version and stability
 ---------------------

@@ -16,9 +16,10 @@ elements; each item
    be ``x``: in place and out of place share the loop).
 
 Work items are independent (the stream is indexed by position, not by a
-state), so they run under ``prange`` and the result cannot depend on the
-thread count or the chunking.  Contiguous arrays skip the items: one SIMD
-loop call per thread's span.  The Python layer (``cydrop.functional``)
+state), so any thread may run any of them (blocks of items shared with the
+worker threads of ``pool.h``) and the result cannot depend on the thread
+count or the chunking.  Contiguous arrays skip the items: one SIMD loop
+call per block.  The Python layer (``cydrop.functional``)
 checks every argument once; the kernels trust them.
 
 This file is only the module: one unit per concern, each included below
@@ -27,7 +28,6 @@ says why one module and not several).  Shared structs, enums and C
 declarations are in ``_types.pxd``.
 """
 cimport cython
-from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 cimport numpy as cnp

@@ -1,7 +1,8 @@
 # cython: language_level=3
 """Declarations shared by the units of cydrop's kernels (one home, no local
 copies): the C headers -- Philox (philox.h), the element loops (simd.h),
-flag packing (bits.h), float16 (half.h), OpenMP (omp_compat.h) -- and the
+flag packing (bits.h), float16 (half.h), OpenMP (omp_compat.h), the worker
+threads (pool.h) -- and the
 kernels' own structs and enums: the work-item size, the flag sources and
 the plan.  The element types live in ``cydrop/types.pxd``, which the Cython
 API shares with users."""
@@ -79,6 +80,15 @@ cdef extern from "omp_compat.h" nogil:
     int CYDROP_HAVE_OPENMP
     int omp_get_max_threads()
     void omp_set_num_threads(int n)
+    int omp_in_parallel()
+
+cdef extern from "pool.h" nogil:
+    int CYDROP_HAVE_POOL
+    ctypedef void (*cydrop_span_fn)(void *ctx, Py_ssize_t start, Py_ssize_t end) noexcept nogil
+    int cydrop_pool_run(cydrop_span_fn fn, void *ctx, Py_ssize_t n, Py_ssize_t block,
+                        int team)
+    long long cydrop_pool_set_spin(long long ns)
+    long long cydrop_pool_count(int which)
 
 cdef extern from "bits.h" nogil:
     uint8_t cydrop_pack8(const uint8_t *flags)

@@ -9,6 +9,12 @@
 # 4-8 items (waking it costs a few microseconds), see the README.
 cdef Py_ssize_t _parallel_min_chunks = 8
 
+# A parallel call cuts its work items into blocks of whole items, about this
+# many per thread and at most _block_max_chunks items each (walk.pxi,
+# _run_across_threads; `set_block_shape`).
+cdef Py_ssize_t _blocks_per_thread = 8
+cdef Py_ssize_t _block_max_chunks = 16
+
 # This process entered an OpenMP region of more than one thread (or was
 # forked from one that did): libgomp's thread pool exists, and a child
 # forked now must not enter OpenMP (libgomp is not fork-safe; see
@@ -220,6 +226,35 @@ def set_streaming_min_bytes(Py_ssize_t n):
     cdef Py_ssize_t old = _stream_min_bytes
     _stream_min_bytes = max(n, 0)
     return old
+
+
+def set_block_shape(Py_ssize_t per_thread, Py_ssize_t max_chunks):
+    """A parallel call's blocks: about ``per_thread`` per thread, at most
+    ``max_chunks`` work items each.  Returns the previous pair.  For
+    benchmarks and tests (results never depend on it)."""
+    global _blocks_per_thread, _block_max_chunks
+    old = (_blocks_per_thread, _block_max_chunks)
+    _blocks_per_thread = max(per_thread, 1)
+    _block_max_chunks = max(max_chunks, 1)
+    return old
+
+
+def set_pool_spin(long long ns):
+    """How long an idle worker thread spins for the next call before it
+    sleeps, in nanoseconds (default 1000000; no spin while the backoff is
+    on).  Returns the previous value.
+    For benchmarks."""
+    return cydrop_pool_set_spin(ns)
+
+
+def pool_stats():
+    """The worker threads' counts: ``helpers`` started (the calling thread
+    is not one), parallel ``jobs`` run, ``bad_jobs`` among them (the caller
+    waited or was descheduled: docs/design.md, "Threads on a busy
+    machine"), ``backoff_calls`` run serially after those, and the
+    ``backoff`` length now.  For tests and benchmarks."""
+    return {name: cydrop_pool_count(i) for i, name in
+            enumerate(("helpers", "jobs", "bad_jobs", "backoff_calls", "backoff"))}
 
 
 def set_parallel_min_chunks(Py_ssize_t n):

@@ -9,5 +9,6 @@
 #define CYDROP_HAVE_OPENMP 0
 static inline int omp_get_max_threads(void) { return 1; }
 static inline void omp_set_num_threads(int n) { (void)n; }
+static inline int omp_in_parallel(void) { return 0; }
 #endif
 #endif

@@ -1,7 +1,8 @@
 # The walker (included by _kernels.pyx): runs a plan.  Top down:
 #
 #   _run_plan              element type, streaming stores, thread count
-#   _run_across_threads    serial in one span, or CHUNK-aligned spans under prange
+#   _run_across_threads    serial in one span, or CHUNK-aligned blocks shared with
+#                          the worker threads (pool.h)
 #   _choose_span_path      contiguous x and out: one SIMD loop call for the span
 #                          (fused from the stream, bool mask, packed bits);
 #                          anything else: work item by work item
@@ -35,21 +36,55 @@ cdef void _run_plan(Plan *pl, bint is_double, double scale) noexcept nogil:
         _run_across_threads[float](pl, <float>scale, nthreads)
 
 
+ctypedef struct _SpanJob:
+    const Plan *pl
+    double scale        # a float's scale converts to double and back exactly
+
+
+cdef void _span_f32(void *job, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef _SpanJob *j = <_SpanJob *>job
+    _choose_span_path[float](j.pl, start, end, <float>j.scale)
+
+
+cdef void _span_f64(void *job, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    cdef _SpanJob *j = <_SpanJob *>job
+    _choose_span_path[double](j.pl, start, end, j.scale)
+
+
 cdef void _run_across_threads(const Plan *pl, floating scale, int nthreads) noexcept nogil:
+    """Serial in one span, or CHUNK-aligned blocks shared with the worker
+    threads (pool.h): the calling thread works through the blocks, helpers
+    take the next one only while they run, and the call waits only for
+    blocks already taken (docs/design.md, "Threads on a busy machine")."""
     global _team_started
     cdef Py_ssize_t nchunks = (pl.n + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t c
-    if nthreads <= 1 or nchunks < _parallel_min_chunks:
-        # serial: no OpenMP region at all (entering one, even with a team of
-        # one, costs about as much as a small array's whole kernel), and one
-        # span: the SIMD loops run over the whole array in one call
+    cdef Py_ssize_t per
+    cdef _SpanJob job
+    if nthreads <= 1 or nchunks < _parallel_min_chunks or omp_in_parallel():
+        # serial: no worker woken (waking one costs about as much as a small
+        # array's whole kernel), and one span: the SIMD loops run over the
+        # whole array in one call.  Inside a caller's own parallel region
+        # (a prange calling the Cython API) the region's threads already
+        # share the cores.
         _choose_span_path(pl, 0, pl.n, scale)
         return
     if nthreads > nchunks:      # a thread without a work item would only wait
         nthreads = <int>nchunks
+    # blocks of whole work items, about _blocks_per_thread per thread: large
+    # enough that taking one (an atomic on a shared line) is cheap beside
+    # it, small enough that a helper late or descheduled holds little
+    per = nchunks // (<Py_ssize_t>nthreads * _blocks_per_thread)
+    if per > _block_max_chunks:
+        per = _block_max_chunks
+    if per < 1:
+        per = 1
     _team_started = True        # from now on a forked child must stay serial
-    for c in prange(nchunks, schedule="static", num_threads=nthreads):
-        _choose_span_path(pl, c * CHUNK, min((c + 1) * CHUNK, pl.n), scale)
+    job.pl = pl
+    job.scale = scale
+    if floating is float:
+        cydrop_pool_run(_span_f32, &job, pl.n, per * CHUNK, nthreads)
+    else:
+        cydrop_pool_run(_span_f64, &job, pl.n, per * CHUNK, nthreads)
 
 
 cdef void _choose_span_path(const Plan *pl, Py_ssize_t start, Py_ssize_t end,

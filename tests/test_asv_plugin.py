@@ -324,6 +324,41 @@ def test_project_suite_ratios(plugin_path, tmp_path):
     assert {"bench_track.KeepRate.track_keep_rate"} <= set(b)
 
 
+def test_busy_machine_benchmarks(plugin_path, tmp_path):
+    """bench_threads.BusyMachine (issue 23's busy machine): its ratio and its
+    p90 track are listed with the burner counts and sizes, and one parameter
+    set with a burner runs through asv_runner's child entry point, the burner
+    started in setup and gone after teardown."""
+    pytest.importorskip("cydrop")
+    out = run_py(DISCOVER % (str(SUITE), str(SUITE)), plugin_path, tmp_path)
+    b = out["benchmarks"]
+    ratio = b["bench_threads.BusyMachine.ratio_default_to_one_thread"]
+    track = b["bench_threads.BusyMachine.track_p90_ratio"]
+    assert ratio["type"] == "ratio" and ratio["unit"] == "ratio"
+    assert track["type"] == "track" and track["unit"] == "ratio"
+    assert ratio["params"] == track["params"] == [["0", "1", "2"],
+                                                  ["262144", "1048576", "16777216"]]
+    quick = {"number": 1, "repeat": 1, "warmup_time": 0, "rounds": 1}
+    index = 1 * 3 + 0           # one burner, 2**18
+    res = run_benchmark(SUITE, f"bench_threads.BusyMachine.ratio_default_to_one_thread-{index}",
+                        plugin_path, tmp_path, quick)
+    assert len(res["samples"]) == 1 and res["samples"][0] > 0
+    res = run_benchmark(SUITE, f"bench_threads.BusyMachine.track_p90_ratio-{index}",
+                        plugin_path, tmp_path)
+    assert res > 0
+    alive = run_py(f"""
+        import json, sys
+        sys.path.insert(0, {str(SUITE.parent)!r})
+        from benchmarks.bench_threads import BusyMachine
+        b = BusyMachine()
+        b.setup(2, 2**18)
+        running = [p.poll() is None for p in b.burners]
+        b.teardown(2, 2**18)
+        print(json.dumps([running, [p.poll() is not None for p in b.burners]]))
+    """, plugin_path, tmp_path)
+    assert alive == [[True, True], [True, True]]     # running in setup, gone after teardown
+
+
 def test_limit_reference_is_the_slower_of_copy_and_philox(plugin_path, tmp_path):
     """`bench_ratio.Limit`: the reference is whichever of the copy and the
     Philox words alone on the active path ``slower_of`` picks, and

@@ -326,6 +326,35 @@ def test_subcommands_parse_beside_the_table_options():
             parser.parse_args(bad)
 
 
+BUSY_TINY = ["busy", "--sizes", "2**14", "2**15", "--burners", "0", "1", "--calls", "3"]
+
+
+def test_busy_parses_and_runs(capsys):
+    """``bench busy``: one table per burner count, a row per size with both
+    medians, p90s and ratios; the thread setting is restored; the burner
+    processes are gone afterwards (they exit when their stdin closes)."""
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["busy"])
+    assert (args.sizes, args.burners, args.calls, args.threads) == (
+        [2**18, 2**20, 2**22, 2**24], [0, 1, 2], 41, None)
+    assert cli.command_line(parser.parse_args(BUSY_TINY)) == (
+        "python -m cydrop bench busy --sizes '2**14' '2**15' --burners 0 1 --calls 3"
+        "   (equivalent)")
+    for bad in (["busy", "--burners", "-1"], ["busy", "--calls", "0"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+    requested = cydrop._kernels.requested_threads()
+    assert cli.main(BUSY_TINY) == 0
+    assert cydrop._kernels.requested_threads() == requested
+    text = capsys.readouterr().out
+    assert "0 burner processes" in text and "1 burner process |" in text
+    rows = [line.split() for line in text.splitlines() if line.lstrip().startswith("2**1")]
+    assert [r[0] for r in rows] == ["2**14", "2**15"] * 2
+    assert all(r[-4].endswith("x") and r[-3].endswith("x") for r in rows)
+    assert all(r[-2].endswith("%") and r[-1].endswith("%") for r in rows)
+
+
 def test_limit_runs_and_prints_every_row(capsys):
     threads_before = cydrop.get_num_threads()
     assert cli.main([*LIMIT_TINY, "--streaming"]) == 0

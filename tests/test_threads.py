@@ -130,3 +130,141 @@ def test_set_num_threads_is_process_wide(restore_threads):
     worker.start()
     worker.join()
     assert seen == [1]
+
+
+# -- the worker threads (pyx/pool.h): blocks, concurrent callers, exit -------
+
+def _run_py(code, timeout=120):
+    """``code`` in a fresh interpreter (threads that could hang stay out of
+    the test process), without the thread limits earlier tests' libraries
+    may have put in this process's environment (dask's distributed sets
+    ``OMP_NUM_THREADS=1``); its stdout."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (8, 16), (3, 2), (1000, 1)])
+def test_bit_identical_for_any_blocks(restore_threads, shape, dtype):
+    """The blocks a parallel call is cut into (about ``per_thread`` per
+    thread, at most ``max_chunks`` work items each) never change a bit:
+    sizes around block and item boundaries, streaming stores forced on, in
+    place and out of place, with the packed bits, 1-5 threads."""
+    chunk = _kernels.CHUNK_ELEMENTS
+    old_shape = _kernels.set_block_shape(*shape)
+    old_stream = _kernels.set_streaming_min_bytes(0)
+    try:
+        for n in (8 * chunk, 8 * chunk + 1, 33 * chunk - 3, 65 * chunk + 7):
+            x = np.random.default_rng(n).standard_normal(n).astype(dtype)
+            results = []
+            for threads in (1, 2, 3, 5):
+                cydrop.set_num_threads(threads)
+                y, bits = cydrop.dropout(x, 0.3, seed=9, offset=3, return_mask="bits")
+                out = np.empty_like(x)
+                cydrop.dropout(x, 0.3, seed=9, offset=3, out=out)
+                z = x.copy()
+                cydrop.dropout(z, 0.3, seed=9, offset=3, inplace=True)
+                results.append((y, bits, out, z))
+            for other in results[1:]:
+                for a, b in zip(results[0], other):
+                    np.testing.assert_array_equal(a, b)
+    finally:
+        _kernels.set_block_shape(*old_shape)
+        _kernels.set_streaming_min_bytes(old_stream)
+
+
+def test_concurrent_callers_share_the_workers(restore_threads):
+    """Python threads calling at once with 2 kernel threads each: one call
+    at a time has the worker threads, the others run on their own thread;
+    every result is the one-thread result."""
+    from concurrent.futures import ThreadPoolExecutor
+    n = 100 * _kernels.CHUNK_ELEMENTS + 11
+    xs = [np.random.default_rng(i).standard_normal(n).astype(np.float32) for i in range(4)]
+    cydrop.set_num_threads(1)
+    expected = [cydrop.dropout(x, 0.5, seed=i) for i, x in enumerate(xs)]
+    cydrop.set_num_threads(2)
+
+    def calls(i):
+        return [cydrop.dropout(xs[i], 0.5, seed=i) for _ in range(30)]
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(calls, range(4)))
+    for i in range(4):
+        for y in got[i]:
+            np.testing.assert_array_equal(y, expected[i])
+
+
+@pytest.mark.skipif(not _kernels.HAVE_OPENMP, reason="built without OpenMP: no worker threads")
+def test_workers_follow_the_thread_count():
+    """Worker threads start when a call first uses them, one fewer than its
+    thread count (the caller is one); a call limited to one thread
+    (set_num_threads, threadpoolctl) starts none."""
+    out = _run_py("""
+        import json, numpy as np, cydrop
+        from cydrop import _kernels
+        x = np.ones(64 * _kernels.CHUNK_ELEMENTS, np.float32)
+        seen = [_kernels.pool_stats()["helpers"]]
+        cydrop.set_num_threads(1)
+        cydrop.dropout(x, 0.5)
+        seen.append(_kernels.pool_stats()["helpers"])
+        cydrop.set_num_threads(2)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            seen.append(0)
+        else:
+            with threadpool_limits(1):
+                inside = cydrop.get_num_threads()
+                cydrop.dropout(x, 0.5)
+            seen.append(_kernels.pool_stats()["helpers"] if inside == 1 else
+                        f"threadpoolctl left {inside} threads")
+        cydrop.dropout(x, 0.5)
+        seen.append(_kernels.pool_stats()["helpers"])
+        cydrop.set_num_threads(3)
+        cydrop.dropout(x, 0.5)
+        seen.append(_kernels.pool_stats()["helpers"])
+        print(json.dumps(seen))
+    """)
+    assert out.split() == ["[0,", "0,", "0,", "1,", "2]"]
+
+
+@pytest.mark.skipif(not _kernels.HAVE_OPENMP, reason="built without OpenMP: no worker threads")
+@pytest.mark.parametrize("how", ["return", "daemon thread mid-call", "exit while a thread calls"])
+def test_interpreter_exits_with_workers(how):
+    """The worker threads never hold the interpreter's exit: after parallel
+    calls, with a daemon thread still making them, or with sys.exit while
+    a thread makes them."""
+    body = {
+        "return": "for _ in range(20): cydrop.dropout(x, 0.5)",
+        "daemon thread mid-call": """
+            def loop():
+                while True:
+                    cydrop.dropout(x, 0.5)
+            threading.Thread(target=loop, daemon=True).start()
+            time.sleep(0.2)""",
+        "exit while a thread calls": """
+            def loop():
+                for _ in range(50):
+                    cydrop.dropout(x, 0.5)
+            t = threading.Thread(target=loop, daemon=True)
+            t.start()
+            t.join(0.05)
+            sys.exit(0)""",
+    }[how]
+    _run_py(f"""
+        import sys, threading, time, numpy as np, cydrop
+        cydrop.set_num_threads(2)
+        x = np.ones(1 << 22, np.float32)
+        {textwrap_indent(body)}
+    """, timeout=60)
+
+
+def textwrap_indent(body):
+    import textwrap
+    return textwrap.indent(textwrap.dedent(body).strip(), " " * 8).lstrip()

@@ -8,6 +8,8 @@ other measurements as its subcommands.
     python -m cydrop bench family [--rounds 11]                 # cydrop._bench.paired
     python -m cydrop bench training [--seeds 5] [--steps 300] [--plot FILE.png] ...
                                                                 # cydrop._bench.training
+    python -m cydrop bench busy [--sizes N ...] [--burners 0 1 2] [--calls 41]
+                                                                # cydrop._bench.busy
 
 The front end (``cydrop/__main__.py``) calls `add_arguments` on its
 ``bench`` subparser and `run` with the parsed arguments; `main` does both for
@@ -68,15 +70,16 @@ def _positive_int(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``bench`` options, and its ``limit``, ``family`` and ``training``
-    subcommands, to ``parser``."""
+    """Add the ``bench`` options, and its ``limit``, ``family``, ``training``
+    and ``busy`` subcommands, to ``parser``."""
     parser.description = (
         "Time cydrop's kernels side by side with torch.nn.functional.dropout, the "
         "NumPy reference x * (np.random.rand(*x.shape) > p) / (1 - p) and "
         "np.copyto (the memory-traffic floor), in one process, and print the "
         "medians as a table of times and ratios.  'limit' and 'family': the "
         "kernels' ratios to their limit and peers, in paired rounds; 'training': "
-        "a training run with torch's and cydrop.torch's Dropout.")
+        "a training run with torch's and cydrop.torch's Dropout; 'busy': default "
+        "threads against one thread beside CPU-bound processes.")
     parser.add_argument(
         "--sizes", nargs="+", type=parse_size, default=list(DEFAULT_SIZES), metavar="N",
         help="array sizes in elements, e.g. 2**20 or 1048576 "
@@ -98,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plot", metavar="FILE.png", default=None,
         help="also write a log-log plot of elements/s against size (needs matplotlib)")
 
-    sub = parser.add_subparsers(dest="bench_command", metavar="{limit,family,training}")
+    sub = parser.add_subparsers(dest="bench_command", metavar="{limit,family,training,busy}")
     limit = sub.add_parser(
         "limit", help="the kernels against their limit max(copy, philox), paired rounds",
         description="The fused forward, masked scaling and the backward as ratios to "
@@ -151,6 +154,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="Adam's learning rate (default: 0.001)")
     training.add_argument("--plot", metavar="FILE.png", default=None,
                           help="also plot the training losses (needs matplotlib)")
+    from .busy import add_arguments as add_busy
+    add_busy(sub)
 
 
 def main(argv=None) -> int:
@@ -174,6 +179,9 @@ def run(args: argparse.Namespace) -> int:
     if what == "training":
         from .training import run_training
         return run_training(args, command)
+    if what == "busy":
+        from .busy import run_busy
+        return run_busy(args, command)
     from .table import run as run_table
     return run_table(args, command)
 
@@ -200,6 +208,10 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [f"--{name}", str(getattr(args, name))]
         parts += ["--p", repr(args.p), "--lr", repr(args.lr)]
         parts += ["--plot", args.plot] if args.plot else []
+    elif what == "busy":
+        parts += ["busy", "--sizes", *map(size_name, args.sizes),
+                  "--burners", *map(str, args.burners), "--calls", str(args.calls)]
+        parts += ["--threads", str(args.threads)] if args.threads is not None else []
     else:
         parts += ["--sizes", *map(size_name, args.sizes), "--dtype", args.dtype,
                   "--threads", str(args.threads), "--p", repr(args.p),
