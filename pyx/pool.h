@@ -280,8 +280,12 @@ static int cydrop_pool_grow(int want) {
 
 /* A job went badly when one of the caller's steps -- from publishing it to
  * its first block's end, one block, or the wait for blocks the helpers held
- * -- took much longer than its mean block: it was descheduled, or waited
- * for a helper that was (a busy machine); or when the caller ran every
+ * -- took much longer than its mean block and at least a quarter of the
+ * whole call: it was descheduled, or waited for a helper that was (a busy
+ * machine; a time slice, milliseconds).  The share keeps the hiccups of an
+ * idle machine (an interrupt, a page fault: 50-250 us, 3-8 blocks of 2**22
+ * float32 in 128 blocks) from counting: counted, they backed off 2-4 of 20
+ * jobs there, and two threads ran at one thread's speed.  Or when the caller ran every
  * block of a long job (no helper came: waking them was wasted).  The next backoff_len calls then
  * run serially, or the next 10 x backoff_len milliseconds (at most 2 s) if
  * those end first (a bad job costs about a scheduler time slice, a few
@@ -294,17 +298,19 @@ static int cydrop_pool_grow(int want) {
 #define CYDROP_POOL_BACKOFF_MAX 4096u
 #define CYDROP_POOL_SLOW_STEP_BLOCKS 3
 #define CYDROP_POOL_SLOW_STEP_NS 30000
+#define CYDROP_POOL_SLOW_STEP_SHARE 4
 #define CYDROP_POOL_BACKOFF_NS_PER_CALL 10000000
 #define CYDROP_POOL_BACKOFF_MAX_NS 2000000000
 /* A job this long that no helper took a block of had no help to wait for
  * (their cores are busy): as bad as a slow step, minus the stall. */
 #define CYDROP_POOL_UNHELPED_NS 200000
 
-static void cydrop_pool_judge(int64_t work_ns, uint32_t mine, uint32_t nblocks, int64_t longest,
-                              int64_t now) {
+static void cydrop_pool_judge(int64_t work_ns, int64_t total_ns, uint32_t mine, uint32_t nblocks,
+                              int64_t longest, int64_t now) {
     cydrop_pool_t *p = &cydrop_pool;
     int64_t per = work_ns / (mine ? mine : 1);
-    if (longest > CYDROP_POOL_SLOW_STEP_BLOCKS * per + CYDROP_POOL_SLOW_STEP_NS
+    if ((longest > CYDROP_POOL_SLOW_STEP_BLOCKS * per + CYDROP_POOL_SLOW_STEP_NS
+         && longest > total_ns / CYDROP_POOL_SLOW_STEP_SHARE)
             || (mine == nblocks && work_ns > CYDROP_POOL_UNHELPED_NS)) {
         uint32_t len = 2 * p->backoff_len;
         if (len < CYDROP_POOL_BACKOFF_MIN)
@@ -391,7 +397,7 @@ static int cydrop_pool_run(cydrop_span_fn fn, void *ctx, Py_ssize_t n, Py_ssize_
         if (now - clock > longest)
             longest = now - clock;
         p->jobs++;
-        cydrop_pool_judge(work_ns, mine, nblocks, longest, now);
+        cydrop_pool_judge(work_ns, now - t0, mine, nblocks, longest, now);
     }
     __atomic_store_n(&p->busy, 0, __ATOMIC_RELEASE);
     return helpers + 1;

@@ -8,7 +8,8 @@ build's tree first on PYTHONPATH, CYDROP_SIMD set to the path), the order of
 the two alternating from round to round, and forms for every row the ratio
 after / before of its ns/elem and of its ratio to the limit (or copy) that
 the same process measured; prints the medians of those per-round ratios
-with their range.  Below 1 the after build is faster.  For a change meant to
+with their range, and each build's own ratio to its limit (the median
+over the rounds).  Below 1 the after build is faster.  For a change meant to
 leave the machine code alone (compare with tests/portable/insn_counts.py
 first: identical code is the stronger evidence).
 
@@ -77,12 +78,16 @@ def main():
     args.extra = extra
     bench = Path(__file__).resolve().parents[2] / "cydrop" / "_bench"
     for path in args.paths:
-        ns, rel = {}, {}
+        ns, rel, raw = {}, {}, {"before": {}, "after": {}}
         for r in range(args.rounds):
             order = [("before", args.before), ("after", args.after)]
             if r % 2:
                 order.reverse()
             got = {name: run(tree, path, bench, args.extra) for name, tree in order}
+            for name in raw:
+                for key, (_, value) in got[name].items():
+                    if value is not None:
+                        raw[name].setdefault(key, []).append(value)
             for key, (a_ns, a_rel) in got["after"].items():
                 b_ns, b_rel = got["before"][key]
                 ns.setdefault(key, []).append(a_ns / b_ns)
@@ -96,7 +101,9 @@ def main():
             if key in rel:
                 w = rel[key]
                 line += (f"   x-limit ratio {statistics.median(w):.3f} "
-                         f"({min(w):.2f}-{max(w):.2f})")
+                         f"({min(w):.2f}-{max(w):.2f})   x-limit before "
+                         f"{statistics.median(raw['before'][key]):.2f}, after "
+                         f"{statistics.median(raw['after'][key]):.2f}")
             print(line)
         sys.stdout.flush()
 
