@@ -153,7 +153,31 @@ class Torch:
                 lambda: F.dropout(t, P, training=True))
 
 
-class AdapterToTorch:
+class _TorchOneThread:
+    """Base: torch and cydrop on one thread each (restored in teardown), the
+    measurement settings of the adapter's ratios; skips where torch is not
+    importable (run under ``--python=same``)."""
+    rounds = 2
+    sample_time = 0.005
+    min_of = 3
+    warmup_time = 0.05
+
+    def _one_thread_torch(self):
+        self.saved_threads = cydrop.get_num_threads()   # teardown runs after a skip too
+        torch = import_torch()
+        self.torch, self.ct = torch, importlib.import_module("cydrop.torch")
+        self.saved_torch_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        cydrop.set_num_threads(1)
+        return torch
+
+    def teardown(self, *params):
+        cydrop.set_num_threads(self.saved_threads)
+        if hasattr(self, "saved_torch_threads"):
+            self.torch.set_num_threads(self.saved_torch_threads)
+
+
+class AdapterToTorch(_TorchOneThread):
     """``cydrop.torch.dropout`` against ``torch.nn.functional.dropout`` on
     float32 tensors, both on one thread (``torch.set_num_threads(1)``;
     cydrop.torch follows torch's count), from 2**10 elements (a hidden
@@ -167,29 +191,15 @@ class AdapterToTorch:
     importable (run under ``--python=same``)."""
     params = [[2**10, 2**12, 2**16, 2**20]]
     param_names = ["size"]
-    rounds = 2
     repeat = (10, 20, 2.0)
-    sample_time = 0.005
-    min_of = 3
-    warmup_time = 0.05
     timeout = 60
 
     def setup(self, size):
-        self.saved_threads = cydrop.get_num_threads()   # teardown runs after a skip too
-        torch = import_torch()
-        self.torch, self.ct = torch, importlib.import_module("cydrop.torch")
-        self.saved_torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        cydrop.set_num_threads(1)
+        torch = self._one_thread_torch()
         self.F = torch.nn.functional
         self.x = torch.from_numpy(data("float32", size).copy())
         self.xg = self.x.clone().requires_grad_(True)
         self.g = torch.from_numpy(data("float32", size, 1).copy())
-
-    def teardown(self, size):
-        cydrop.set_num_threads(self.saved_threads)
-        if hasattr(self, "saved_torch_threads"):
-            self.torch.set_num_threads(self.saved_torch_threads)
 
     def ratio_forward_to_torch(self, size):
         x, ct, F = self.x, self.ct, self.F
@@ -221,6 +231,17 @@ def slower_of(candidates, times=5, timer=timeit.default_timer):
     return name, candidates[name]
 
 
+def philox_limit(copy, size):
+    """``(binds, limit)``: the slower of ``copy`` and ``size`` Philox words
+    alone on the active path (``cydrop._kernels.fill_blocks``, into a buffer
+    whose pages are mapped first), by `slower_of`."""
+    from cydrop import _kernels
+    words = np.empty(4 * ((size + 3) // 4), dtype=np.uint32)
+    words.fill(0)
+    path, fill = _kernels.get_impl(), _kernels.fill_blocks
+    return slower_of({"copy": copy, "philox": lambda: fill(words, 0, STREAM_SEED, path)})
+
+
 class Limit(_OneThread):
     """The fused forward against its limit: the slower of ``np.copyto`` of the
     same array and ``n`` Philox words alone on the active path
@@ -239,12 +260,8 @@ class Limit(_OneThread):
         super().setup(dtype, size)
         from cydrop import _kernels
         self.path = _kernels.get_impl()
-        words = np.empty(4 * ((size + 3) // 4), dtype=np.uint32)
-        words.fill(0)  # pages mapped before timing
-        x, out, path, fill = self.x, self.out, self.path, _kernels.fill_blocks
-        self.binds, self.limit = slower_of({
-            "copy": lambda: np.copyto(out, x),
-            "philox": lambda: fill(words, 0, STREAM_SEED, path)})
+        x, out = self.x, self.out
+        self.binds, self.limit = philox_limit(lambda: np.copyto(out, x), size)
 
     def ratio_forward_to_limit(self, dtype, size):
         x, out = self.x, self.out
@@ -273,18 +290,12 @@ class Allocating:
     timeout = 90
 
     def setup(self, dtype, size, threads):
-        from cydrop import _kernels
         self.saved_threads = cydrop.get_num_threads()
         cydrop.set_num_threads(threads)
-        self.x = data(dtype, size)
+        self.x = x = data(dtype, size)
         self.grad = data(dtype, size, 1)
         self.mask = keep_mask(size, P)
-        words = np.empty(4 * ((size + 3) // 4), dtype=np.uint32)
-        words.fill(0)  # pages mapped before timing
-        x, path, fill = self.x, _kernels.get_impl(), _kernels.fill_blocks
-        self.binds, self.limit = slower_of({
-            "copy": lambda: np.copy(x),
-            "philox": lambda: fill(words, 0, STREAM_SEED, path)})
+        self.binds, self.limit = philox_limit(lambda: np.copy(x), size)
 
     def teardown(self, dtype, size, threads):
         cydrop.set_num_threads(self.saved_threads)
@@ -302,40 +313,20 @@ class Allocating:
         return (lambda: cydrop.dropout_backward(g, mask, P), lambda: np.copy(g))
 
 
-class AdapterAllocating:
+class AdapterAllocating(_TorchOneThread):
     """The allocating ``cydrop.torch.dropout(t, p)`` (a tensor that needs no
     gradient, float32) against its limit: the slower of ``t.clone()`` and the
     Philox words alone, one thread for both libraries; skipped where torch
     is not importable (run under ``--python=same``)."""
     params = [[2**22, 2**24]]
     param_names = ["size"]
-    rounds = 2
     repeat = (6, 10, 2.0)
-    sample_time = 0.005
-    min_of = 3
-    warmup_time = 0.05
     timeout = 90
 
     def setup(self, size):
-        from cydrop import _kernels
-        self.saved_threads = cydrop.get_num_threads()   # teardown runs after a skip too
-        torch = import_torch()
-        self.torch, self.ct = torch, importlib.import_module("cydrop.torch")
-        self.saved_torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        cydrop.set_num_threads(1)
-        self.t = torch.from_numpy(data("float32", size).copy())
-        words = np.empty(4 * ((size + 3) // 4), dtype=np.uint32)
-        words.fill(0)
-        t, path, fill = self.t, _kernels.get_impl(), _kernels.fill_blocks
-        self.binds, self.limit = slower_of({
-            "copy": lambda: t.clone(),
-            "philox": lambda: fill(words, 0, STREAM_SEED, path)})
-
-    def teardown(self, size):
-        cydrop.set_num_threads(self.saved_threads)
-        if hasattr(self, "saved_torch_threads"):
-            self.torch.set_num_threads(self.saved_torch_threads)
+        torch = self._one_thread_torch()
+        self.t = t = torch.from_numpy(data("float32", size).copy())
+        self.binds, self.limit = philox_limit(lambda: t.clone(), size)
 
     def ratio_forward_alloc_to_limit(self, size):
         t, ct = self.t, self.ct
