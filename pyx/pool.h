@@ -283,9 +283,9 @@ static int cydrop_pool_grow(int want) {
  * -- took much longer than its mean block and at least a quarter of the
  * whole call: it was descheduled, or waited for a helper that was (a busy
  * machine; a time slice, milliseconds).  The share keeps the hiccups of an
- * idle machine (an interrupt, a page fault: 50-250 us, 3-8 blocks of 2**22
- * float32 in 128 blocks) from counting: counted, they backed off 2-4 of 20
- * jobs there, and two threads ran at one thread's speed.  Or when the caller ran every
+ * idle machine (an interrupt, a page fault: a few of its blocks) from
+ * counting: counted, they backed off enough jobs there that two threads ran
+ * at one thread's speed (docs/design.md).  Or when the caller ran every
  * block of a long job (no helper came: waking them was wasted).  The next backoff_len calls then
  * run serially, or the next 10 x backoff_len milliseconds (at most 2 s) if
  * those end first (a bad job costs about a scheduler time slice, a few
