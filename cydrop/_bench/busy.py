@@ -138,16 +138,9 @@ def _load() -> str:
 
 def add_arguments(sub) -> None:
     """The ``busy`` subcommand on the ``bench`` subparsers ``sub``."""
-    from .cli import parse_size, _positive_int
+    from .cli import int_at_least, parse_size, _positive_int
 
-    def count(text):
-        try:
-            k = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid count {text!r}: not an integer") from None
-        if k < 0:
-            raise argparse.ArgumentTypeError(f"invalid count {text!r}: it must be >= 0")
-        return k
+    count = int_at_least(0)
     busy = sub.add_parser(
         "busy", help="default threads against one thread with CPU-bound processes beside",
         description="Start 0, 1, ... CPU-bound burner processes and, under each load, "

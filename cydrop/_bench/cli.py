@@ -59,14 +59,21 @@ def _probability(text: str) -> float:
     return p
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: it must be at least 1")
-    return n
+def int_at_least(minimum: int):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: not an integer") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(
+                f"invalid value {text!r}: it must be at least {minimum}")
+        return n
+    return parse
+
+
+_positive_int = int_at_least(1)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
