@@ -52,9 +52,11 @@ from .module import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, Feat
 
 
 def get_include() -> str:
-    """The directory to put on Cython's ``include_path`` (and the C
-    compiler's include path) to build an extension that cimports cydrop's
-    Cython API, as ``numpy.get_include()`` is used::
+    """The directory that holds cydrop's ``.pxd`` files, for Cython's ``include_path``.
+
+    Put it on Cython's ``include_path`` (and the C compiler's include path)
+    to build an extension that cimports cydrop's Cython API, as
+    ``numpy.get_include()`` is used::
 
         from Cython.Build import cythonize
         cythonize(extensions, include_path=[cydrop.get_include()])
@@ -62,6 +64,11 @@ def get_include() -> str:
     It holds the ``cydrop`` package with its ``.pxd`` files
     (``from cydrop.kernels cimport forward``; see ``cydrop/kernels.pxd``).
     Cython also finds them through ``sys.path`` when cydrop is installed.
+
+    Returns
+    -------
+    str
+        The directory (the parent of the ``cydrop`` package).
     """
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

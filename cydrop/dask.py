@@ -389,10 +389,24 @@ def dropout_backward(grad: da.Array, p: float = 0.5, *, seed: SupportsIndex,
     stored or shipped): bit for bit ``cydrop.dropout_backward(grad, p=p,
     seed=seed, offset=offset)``.
 
-    ``grad`` is a float16/32/64 dask array of the forward input's shape
-    (any chunking: it need not match the forward's).  ``p == 1`` gives
-    zeros; ``p == 0`` returns ``grad`` itself (the values the in-memory
-    function returns in a new array).  Errors as `dropout`, at once.
+    Errors as `dropout`, at once.
+
+    Parameters
+    ----------
+    grad : dask.array.Array of float16, float32 or float64
+        Of the forward input's shape, any chunking (it need not match the
+        forward's).
+    p : float
+        The forward's drop probability.  ``p == 1`` gives zeros; ``p == 0``
+        returns ``grad`` itself (the values the in-memory function returns
+        in a new array).
+    seed, offset : int
+        The forward's stream key and position.
+
+    Returns
+    -------
+    dask.array.Array
+        The gradient, with grad's chunks.
 
     Examples
     --------
@@ -417,10 +431,26 @@ def dropout_backward(grad: da.Array, p: float = 0.5, *, seed: SupportsIndex,
 def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsIndex = 0, *,
               chunks: Any = "auto", packed: bool = False) -> da.Array:
     """The keep-mask `dropout` draws for an array of ``shape``, as a lazy
-    bool dask array with ``chunks`` (any form ``dask.array`` accepts), bit
-    for bit ``cydrop.keep_mask(shape, p, seed, offset)``.  With
-    ``packed=True``: one packed block per chunk, the layout of
-    ``dropout(..., return_mask="bits")``.
+    bool dask array, bit for bit ``cydrop.keep_mask(shape, p, seed, offset)``.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        The array's shape.
+    p : float
+        Drop probability, in [0, 1].
+    seed, offset : int
+        The stream's key and the position of element 0.
+    chunks : str, int or tuple
+        The mask's chunks, any form ``dask.array`` accepts.
+    packed : bool
+        One packed block per chunk, the layout of
+        ``dropout(..., return_mask="bits")``.
+
+    Returns
+    -------
+    dask.array.Array
+        The mask.
 
     Examples
     --------

@@ -169,7 +169,7 @@ def dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = True, inplace
         Probability of an element to be zeroed, in [0, 1].
     training : bool
         False: ``x`` is returned as it is (the same object, no copy); with
-        ``scaling="vanilla"``, ``x * (1 - p)``.  A bool (or numpy.bool_):
+        ``scaling="vanilla"``, ``x * (1 - p)``.  A bool (or ``numpy.bool_``):
         anything else is a ``TypeError``, as in torch.
     inplace : bool
         Write the result into ``x`` and return ``x``.
@@ -382,10 +382,34 @@ _CHANNEL_DOC = """Channel-wise dropout, as ``torch.nn.functional.{name}``: each
     `dropout` with ``noise_shape`` ``(N, C, 1, ...)`` (unbatched inputs:
     ``(C, 1, ...)``), so channel ``(n, c)`` takes stream word ``offset + n * C
     + c``, and ``return_mask`` gives the per-channel mask of that shape.
-    Parameters and results as `dropout` (``scaling`` too; a manual ``mask``
-    has the per-channel shape); the backward is ``dropout_backward(grad,
-    mask, p, noise_shape=mask.shape)`` (or with ``seed`` and ``offset``
-    instead of the mask).
+    The backward is ``dropout_backward(grad, mask, p,
+    noise_shape=mask.shape)`` (or with ``seed`` and ``offset`` instead of the
+    mask).
+
+    Parameters
+    ----------
+    x : array_like of float16, float32 or float64
+        Of shape {shapes}.
+    p : float
+        Probability of a channel to be zeroed, in [0, 1].
+    training, inplace
+        As in `dropout`.
+    mask : ndarray of bool, optional
+        A per-channel keep-mask (the noise shape ``(N, C, 1, ...)``), or its
+        packed bits, applied instead of drawing one.
+    seed, offset, rng, out
+        As in `dropout`.
+    return_mask : bool or {{"bool", "bits"}}
+        Also return the per-channel keep-mask.
+    scaling : {{"inverted", "vanilla"}}
+        As in `dropout`.
+
+    Returns
+    -------
+    out : ndarray
+        As `dropout`'s.
+    mask : ndarray
+        Only with ``return_mask``: of the noise shape (or its packed bits).
 
     Examples
     --------
@@ -517,6 +541,24 @@ def alpha_dropout(x: npt.ArrayLike, p: float = 0.5, training: Training = False,
     The mask, stream, ``mask=``/``return_mask``/``noise_shape`` and the
     other parameters are `dropout`'s.  Backward: `alpha_dropout_backward`.
 
+    Parameters
+    ----------
+    x : array_like of float16, float32 or float64
+        Any shape and strides.
+    p : float
+        Probability of an element to be dropped, in [0, 1].
+    training : bool
+        False by default, as torch's: then ``x`` itself is returned.
+    inplace, mask, seed, offset, rng, out, return_mask, noise_shape
+        As in `dropout`.
+
+    Returns
+    -------
+    out : ndarray
+        The result (``x`` itself when not training, ``p == 0`` or in place).
+    mask : ndarray
+        Only with ``return_mask``.
+
     Examples
     --------
     >>> import numpy as np, cydrop
@@ -571,6 +613,30 @@ def feature_alpha_dropout(x: npt.ArrayLike, p: float = 0.5, training: Training =
     `alpha_dropout` with one flag per channel (noise shape ``(N, C, 1, ...)``;
     at least 2 dimensions, torch's error text otherwise).
 
+    Parameters
+    ----------
+    x : array_like of float16, float32 or float64
+        At least 2 dimensions, ``(N, C, ...)``.
+    p : float
+        Probability of a channel to be dropped, in [0, 1].
+    training : bool
+        False by default, as torch's.
+    inplace
+        As in `dropout`.
+    mask : ndarray of bool, optional
+        A per-channel keep-mask (shape ``(N, C, 1, ...)``) or its packed bits.
+    seed, offset, rng, out
+        As in `dropout`.
+    return_mask : bool or {"bool", "bits"}
+        Also return the per-channel keep-mask.
+
+    Returns
+    -------
+    out : ndarray
+        The result.
+    mask : ndarray
+        Only with ``return_mask``.
+
     Examples
     --------
     >>> import numpy as np, cydrop
@@ -591,6 +657,24 @@ def alpha_dropout_backward(grad: npt.ArrayLike, mask: npt.ArrayLike | None = Non
     """Gradient of `alpha_dropout` / `feature_alpha_dropout`: ``grad * mask * a``
     (``a`` as in the forward; dropped positions exactly 0.0).  ``mask``,
     ``seed``/``offset`` and ``noise_shape`` as in `dropout_backward`.
+
+    Parameters
+    ----------
+    grad : array_like of float16, float32 or float64
+        Upstream gradient, of the forward input's shape.
+    mask : ndarray, optional
+        The forward's keep-mask (bool or packed bits).
+    p : float
+        The forward's drop probability.
+    seed, offset : int, optional
+        Instead of ``mask``: the forward's stream key and position.
+    inplace, out, noise_shape
+        As in `dropout_backward`.
+
+    Returns
+    -------
+    ndarray
+        ``grad * mask * a``.
 
     Examples
     --------
@@ -618,8 +702,24 @@ def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsI
     """The keep-mask `dropout` draws for an array of ``shape`` at stream
     position ``offset`` with key ``seed`` (regenerated, nothing stored).
 
-    Returns a bool array of ``shape``, or with ``packed=True`` the
-    ``np.packbits(mask.ravel(), bitorder="little")`` bytes.
+    Parameters
+    ----------
+    shape : int or tuple of int
+        The array's shape.
+    p : float
+        Drop probability, in [0, 1].
+    seed : int
+        64-bit key of the stream, in [0, 2**64).
+    offset : int
+        Stream position of element 0, in [0, 2**64).
+    packed : bool
+        Return the mask packed, 1 bit per element.
+
+    Returns
+    -------
+    ndarray
+        A bool array of ``shape``, or with ``packed=True`` the
+        ``np.packbits(mask.ravel(), bitorder="little")`` bytes.
 
     Examples
     --------
@@ -649,9 +749,24 @@ def keep_mask(shape: ShapeLike, p: float, seed: SupportsIndex, offset: SupportsI
 
 def stream_words(seed: SupportsIndex, offset: SupportsIndex,
                  n: SupportsIndex) -> npt.NDArray[np.uint32]:
-    """Words ``offset .. offset + n - 1`` of the Philox stream keyed by
-    ``seed``, as a uint32 array (docs/design.md, "The random stream"); the
-    stream wraps: word ``(offset + i) mod 2**64``.
+    """The ``n`` words of the Philox stream keyed by ``seed`` from position ``offset`` on.
+
+    Words ``offset`` to ``offset + n - 1``, as a uint32 array (docs/design.md,
+    "The random stream"); the stream wraps: word ``(offset + i) mod 2**64``.
+
+    Parameters
+    ----------
+    seed : int
+        64-bit key, in [0, 2**64).
+    offset : int
+        Position of the first word, in [0, 2**64).
+    n : int
+        Number of words.
+
+    Returns
+    -------
+    ndarray of uint32
+        The words.
 
     Examples
     --------
@@ -678,5 +793,24 @@ def stream_words(seed: SupportsIndex, offset: SupportsIndex,
 def philox4x32_10(counter: Iterable[SupportsInt],
                   key: Iterable[SupportsInt]) -> tuple[int, int, int, int]:
     """The Philox4x32-10 block function: ``counter`` (4 uint32 words) and
-    ``key`` (2 words) to 4 words, as in Random123 (``philox4x32(ctr, key)``)."""
+    ``key`` (2 words) to 4 words, as in Random123 (``philox4x32(ctr, key)``).
+
+    Parameters
+    ----------
+    counter : iterable of 4 int
+        The counter, uint32 words.
+    key : iterable of 2 int
+        The key, uint32 words.
+
+    Returns
+    -------
+    tuple of 4 int
+        The block's words.
+
+    Examples
+    --------
+    >>> import cydrop
+    >>> [hex(w) for w in cydrop.philox4x32_10((0, 0, 0, 0), (0, 0))]
+    ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
+    """
     return _kernels.philox4x32(tuple(int(c) for c in counter), tuple(int(k) for k in key), 10)

@@ -167,8 +167,18 @@ class Dropout:
     def train(self: _D, mode: Training = True) -> _D:
         """Set train mode (``mode=True``) or eval mode; returns self.
 
-        ``mode`` must be a bool (as torch: a string such as ``'no'`` would
-        otherwise count as true)."""
+        Parameters
+        ----------
+        mode : bool
+            True for train mode, False for eval mode.  A bool (or
+            ``numpy.bool_``), as torch: a string such as ``'no'`` would
+            otherwise count as true.
+
+        Returns
+        -------
+        Dropout
+            The layer itself.
+        """
         if not isinstance(mode, (bool, np.bool_)):
             raise ValueError(f"training mode is expected to be boolean, got "
                              f"{type(mode).__name__}")
@@ -188,8 +198,13 @@ class Dropout:
         """Restore ``(seed, offset)`` from `get_state`; the next training
         forward draws the mask it drew then.
 
-        ``state`` is checked whole before anything changes: a bad one raises
-        and leaves the module as it was."""
+        Parameters
+        ----------
+        state : tuple of (int, int)
+            ``(seed, offset)``, each in [0, 2**64).  Checked whole before
+            anything changes: a bad one raises and leaves the module as it
+            was.
+        """
         try:
             seed, offset = state
         except (TypeError, ValueError):
@@ -224,6 +239,16 @@ class Dropout:
         to give copies sent to workers their own masks::
 
             workers_layers = layer.spawn(4)
+
+        Parameters
+        ----------
+        n_children : int
+            How many layers, >= 0.
+
+        Returns
+        -------
+        list of Dropout
+            The new layers, of this layer's class.
 
         Examples
         --------
@@ -274,8 +299,21 @@ class Dropout:
         return check_noise_shape(self.noise_shape, x.shape)
 
     def forward(self, x: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> FloatArray:
-        """Dropout of ``x``; in train mode with ``mask`` (bool, of x's shape or
-        the noise shape) that mask is applied instead of a drawn one."""
+        """Dropout of ``x``; in train mode a given ``mask`` replaces a drawn one.
+
+        Parameters
+        ----------
+        x : array_like of float16, float32 or float64
+            The input (written into with ``inplace=True``).
+        mask : ndarray of bool, optional
+            In train mode, the keep-mask to apply instead of drawing one: of
+            x's shape, or of the noise shape (or its packed bits).
+
+        Returns
+        -------
+        ndarray
+            The result (``x`` itself in eval mode, and in place).
+        """
         # x and the mask are checked once, here, before the stream range is
         # taken (a call that fails leaves the position where it was); then
         # one straight way down: the one-call rule, or cydrop._core.forward
@@ -331,7 +369,19 @@ class Dropout:
         zeros where dropped; ``grad * mask`` for vanilla scaling, ``grad *
         mask * a`` for alpha dropout), the identity if that forward ran in
         eval mode or with ``p == 0`` (vanilla eval: ``grad * (1 - p)``).  The
-        mode the module is in now does not matter."""
+        mode the module is in now does not matter.
+
+        Parameters
+        ----------
+        grad : array_like of float16, float32 or float64
+            Upstream gradient, of the last forward input's shape (never
+            written into).
+
+        Returns
+        -------
+        ndarray
+            The gradient with respect to the last forward's input.
+        """
         saved = self._saved
         if saved is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before a forward")
@@ -417,9 +467,16 @@ class _ChannelDropout(Dropout):
 _CHANNEL_DOC = """Channel-wise dropout as ``torch.nn.{cls}``: `cydrop.{fn}` as a layer.
 
     Each channel of an input of shape {shapes} is zeroed as a whole (one
-    stream word per channel); torch's rules for other ranks.  Parameters,
-    state, threads and ``backward`` as `Dropout` (no ``noise_shape``: it is
-    ``(N, C, 1, ...)``); ``mask`` is the per-channel mask of that shape.
+    stream word per channel); torch's rules for other ranks.  State,
+    threads and ``backward`` as `Dropout`; ``mask`` is the per-channel mask
+    of shape ``(N, C, 1, ...)``.
+
+    Parameters
+    ----------
+    p : float
+        Probability of a channel to be zeroed, in [0, 1].
+    inplace, rng, mask_storage, scaling
+        As in `Dropout` (there is no ``noise_shape``: it is ``(N, C, 1, ...)``).
 
     Examples
     --------
@@ -457,6 +514,13 @@ class AlphaDropout(Dropout):
     ``a * x + b``; the identity in eval mode).  Parameters, state, threads
     and ``backward`` (``grad * mask * a``) as `Dropout`; ``noise_shape`` too.
 
+    Parameters
+    ----------
+    p : float
+        Probability of an element to be dropped, in [0, 1].
+    inplace, rng, mask_storage, noise_shape
+        As in `Dropout` (there is no ``scaling``).
+
     Examples
     --------
     >>> import numpy as np, cydrop
@@ -479,6 +543,13 @@ class FeatureAlphaDropout(AlphaDropout):
     """Channel-wise alpha dropout as ``torch.nn.FeatureAlphaDropout``:
     `cydrop.feature_alpha_dropout` as a layer (one flag per channel,
     ``(N, C, 1, ...)``; inputs of at least 2 dimensions).
+
+    Parameters
+    ----------
+    p : float
+        Probability of a channel to be dropped, in [0, 1].
+    inplace, rng, mask_storage
+        As in `Dropout`.
 
     Examples
     --------

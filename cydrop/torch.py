@@ -112,6 +112,18 @@ def seed_tensor(seed: SupportsIndex) -> Tensor:
     """A 64-bit Philox key in [0, 2**64) as the custom ops take it: an int64
     tensor ``[seed & (2**32 - 1), seed >> 32]`` (low half first).
 
+    Parameters
+    ----------
+    seed : int
+        The key, in [0, 2**64).
+
+    Returns
+    -------
+    torch.Tensor
+        int64, 2 elements.
+
+    Examples
+    --------
     >>> seed_value(seed_tensor(2**64 - 1)) == 2**64 - 1
     True
     """
@@ -121,7 +133,18 @@ def seed_tensor(seed: SupportsIndex) -> Tensor:
 
 def seed_value(key: Tensor) -> int:
     """The 64-bit key a seed tensor (`seed_tensor`, or a generator draw)
-    holds: ``(key[0] mod 2**32) + (key[1] mod 2**32) * 2**32``."""
+    holds: ``(key[0] mod 2**32) + (key[1] mod 2**32) * 2**32``.
+
+    Parameters
+    ----------
+    key : torch.Tensor
+        int64, 2 elements (low half first).
+
+    Returns
+    -------
+    int
+        The key, in [0, 2**64).
+    """
     lo, hi = (int(v) for v in key.tolist())
     return (lo & _M32) | ((hi & _M32) << 32)
 
@@ -310,7 +333,18 @@ _processes.at_fork_child(_RESULT_CACHE._after_fork)
 def set_result_cache(max_bytes: SupportsIndex) -> int:
     """Bound the memory `cydrop.torch` keeps in freed result buffers for
     reuse (default 256 MiB; 0 turns the cache off and frees what it holds).
-    Returns the previous bound.  Only buffers of at least 1 MiB are kept."""
+    Only buffers of at least 1 MiB are kept.
+
+    Parameters
+    ----------
+    max_bytes : int
+        The new bound, in bytes.
+
+    Returns
+    -------
+    int
+        The previous bound.
+    """
     max_bytes = check_u64(max_bytes, "max_bytes")
     before = _RESULT_CACHE.max_bytes
     _RESULT_CACHE.resize(max_bytes)
@@ -923,9 +957,19 @@ def _family_function(name: str, torch_fn: Callable[..., Tensor],
                             offset, mask_storage)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = (f"``torch.nn.functional.{name}`` on cydrop's kernels (``cydrop.{name}``'s "
-                  f"masks): the arguments, seeding, fallback and in-place rules of "
+                  f"masks).\n\n    The arguments, seeding, fallback and in-place rules of "
                   f"`dropout`; torch's rank errors and warnings.  In place runs out of "
-                  f"place and copies back.")
+                  f"place and copies back.\n\n"
+                  f"    Parameters\n    ----------\n"
+                  f"    input : torch.Tensor\n"
+                  f"        As ``torch.nn.functional.{name}`` takes it.\n"
+                  f"    p, training, inplace\n"
+                  f"        As ``torch.nn.functional.{name}`` (``training`` defaults to "
+                  f"{training_default}, as there).\n"
+                  f"    generator, seed, offset, mask_storage\n"
+                  f"        As in `dropout`.\n\n"
+                  f"    Returns\n    -------\n    torch.Tensor\n"
+                  f"        The result.\n")
     return fn
 
 
@@ -970,27 +1014,77 @@ class _CydropDropout(_DropoutNd):
 
 
 class Dropout1d(_CydropDropout, torch.nn.Dropout1d):
-    """``torch.nn.Dropout1d`` on cydrop's kernels (see `Dropout`)."""
+    """``torch.nn.Dropout1d`` on cydrop's kernels (see `Dropout`).
+
+    Parameters
+    ----------
+    p, inplace
+        As ``torch.nn.Dropout1d``.
+    mask_storage : {"bits", "recompute"}
+        What autograd keeps for the backward (see `dropout`).
+    generator : torch.Generator, optional
+        Where keys are drawn from instead of torch's default generator.
+    """
     _function = staticmethod(dropout1d)
 
 
 class Dropout2d(_CydropDropout, torch.nn.Dropout2d):
-    """``torch.nn.Dropout2d`` on cydrop's kernels (see `Dropout`)."""
+    """``torch.nn.Dropout2d`` on cydrop's kernels (see `Dropout`).
+
+    Parameters
+    ----------
+    p, inplace
+        As ``torch.nn.Dropout2d``.
+    mask_storage : {"bits", "recompute"}
+        What autograd keeps for the backward (see `dropout`).
+    generator : torch.Generator, optional
+        Where keys are drawn from instead of torch's default generator.
+    """
     _function = staticmethod(dropout2d)
 
 
 class Dropout3d(_CydropDropout, torch.nn.Dropout3d):
-    """``torch.nn.Dropout3d`` on cydrop's kernels (see `Dropout`)."""
+    """``torch.nn.Dropout3d`` on cydrop's kernels (see `Dropout`).
+
+    Parameters
+    ----------
+    p, inplace
+        As ``torch.nn.Dropout3d``.
+    mask_storage : {"bits", "recompute"}
+        What autograd keeps for the backward (see `dropout`).
+    generator : torch.Generator, optional
+        Where keys are drawn from instead of torch's default generator.
+    """
     _function = staticmethod(dropout3d)
 
 
 class AlphaDropout(_CydropDropout, torch.nn.AlphaDropout):
-    """``torch.nn.AlphaDropout`` on cydrop's kernels (see `Dropout`)."""
+    """``torch.nn.AlphaDropout`` on cydrop's kernels (see `Dropout`).
+
+    Parameters
+    ----------
+    p, inplace
+        As ``torch.nn.AlphaDropout``.
+    mask_storage : {"bits", "recompute"}
+        What autograd keeps for the backward (see `dropout`).
+    generator : torch.Generator, optional
+        Where keys are drawn from instead of torch's default generator.
+    """
     _function = staticmethod(alpha_dropout)
 
 
 class FeatureAlphaDropout(_CydropDropout, torch.nn.FeatureAlphaDropout):
-    """``torch.nn.FeatureAlphaDropout`` on cydrop's kernels (see `Dropout`)."""
+    """``torch.nn.FeatureAlphaDropout`` on cydrop's kernels (see `Dropout`).
+
+    Parameters
+    ----------
+    p, inplace
+        As ``torch.nn.FeatureAlphaDropout``.
+    mask_storage : {"bits", "recompute"}
+        What autograd keeps for the backward (see `dropout`).
+    generator : torch.Generator, optional
+        Where keys are drawn from instead of torch's default generator.
+    """
     _function = staticmethod(feature_alpha_dropout)
 
 
@@ -1000,10 +1094,17 @@ class Dropout(torch.nn.Dropout):
     saved model loads with either class.  A subclass of ``torch.nn.Dropout``:
     ``isinstance(m, torch.nn.Dropout)`` still holds.
 
-    Keyword-only extras: ``mask_storage`` ("bits", the default: the packed
-    mask is kept for the backward, 1 bit per element; "recompute": only the
-    64-bit key, the mask regenerated in the backward) and ``generator`` (a
-    ``torch.Generator`` to draw keys from instead of torch's default one).
+    Parameters
+    ----------
+    p, inplace
+        As ``torch.nn.Dropout``.
+    mask_storage : {"bits", "recompute"}
+        Keyword-only.  "bits", the default: the packed mask is kept for the
+        backward, 1 bit per element; "recompute": only the 64-bit key, the
+        mask regenerated in the backward.
+    generator : torch.Generator, optional
+        Keyword-only: a generator to draw keys from instead of torch's
+        default one.
     """
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *,
@@ -1044,6 +1145,20 @@ def convert_dropout(module: _Module, *, mask_storage: TorchMaskStorage = "bits")
     mode, in place; returns ``module`` (or the replacement, if ``module`` is
     itself one of them).
 
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model (or one dropout module).
+    mask_storage : {"bits", "recompute"}
+        For every new module (see `Dropout`).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module``, or its replacement.
+
+    Examples
+    --------
     >>> import torch, cydrop.torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.1))
     >>> type(cydrop.torch.convert_dropout(net)[1]).__module__
