@@ -123,6 +123,7 @@ sphinx_gallery_conf = {
 }
 
 # -- matplotlib's plot directive (the stream picture in the guide) -----------
+plot_basedir = str(HERE)       # {plot} file names are relative to docs/
 plot_include_source = True
 plot_html_show_source_link = False
 plot_html_show_formats = False
