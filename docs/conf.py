@@ -70,10 +70,6 @@ nitpicky = False
 myst_enable_extensions = ["colon_fence", "deflist"]
 # "#the-random-stream-normative"-style links between pages, as GitHub makes them
 myst_heading_anchors = 4
-suppress_warnings = [
-    # design.md's headings repeat between sections ("Differences from torch")
-    "myst.duplicate_def",
-]
 
 # -- the sources on GitHub: {source}`tests/test_field.py` ----------------------
 REPO_URL = "https://github.com/cydrop/cydrop"
