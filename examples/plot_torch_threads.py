@@ -1,6 +1,6 @@
 """
-The same masks on any thread count: a torch model with cydrop's dropout
-=======================================================================
+A torch model on cydrop's dropout: thread counts, layouts and keys
+==================================================================
 
 `cydrop.torch.convert_dropout` replaces every ``torch.nn.Dropout`` of a
 model (and ``Dropout1d/2d/3d``, ``AlphaDropout``, ``FeatureAlphaDropout``) by
@@ -46,10 +46,11 @@ x = torch.randn(256, 256)
 # backward.  The masks are read off the dropout layers: an element was kept
 # where the output is not zero.  Where the ReLU before already gave zero,
 # the output says nothing about the mask; those elements are marked as
-# undecided and left out of the comparison with `cydrop.keep_mask` below.  ``torch.set_num_threads`` is the only thread setting:
-# cydrop's kernels follow torch's count on each call (`cydrop.get_num_threads`
-# prints it).  A dropout call here has 256 x 1024 elements, well above the
-# size from which cydrop's kernels split a call across threads.
+# undecided and left out of the comparison with `cydrop.keep_mask` below.
+# ``torch.set_num_threads`` is the only thread setting: cydrop's kernels
+# follow torch's count on each call (`cydrop.get_num_threads` prints it).  A
+# dropout call here has 256 x 1024 elements, well above the size from which
+# cydrop's kernels split a call across threads.
 
 
 def training_step(net, threads):
@@ -124,7 +125,9 @@ for k, (want, got, where) in enumerate(zip(recomputed, observed, decided)):
 # A tensor holding the same values in column-major order (as a transposed
 # view, or a ``channels_last`` activation, holds them) gets the same mask
 # from cydrop: the mask follows the elements' logical positions.  torch's
-# CPU kernel draws in memory order, so its mask moves with the layout.
+# CPU kernel fills its mask in memory order (the column-major mask is the
+# transpose of the mask torch draws for a contiguous 48 x 64 tensor), so
+# its mask moves with the layout.
 values = torch.ones(64, 48)
 column_major = values.t().contiguous().t()
 for name, layer in (("torch.nn.Dropout", torch.nn.Dropout(0.5)),
