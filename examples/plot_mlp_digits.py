@@ -152,10 +152,9 @@ for name, history in runs.items():
 # Without dropout the network reaches 100 % on its 150 training images within
 # a few dozen epochs and stays there; the test accuracy stops improving at
 # the same time: the gap printed above is what holds for these 150 images
-# only.  With
-# dropout it still learns the training set (nearly) perfectly -- three layers
-# of 100 units have ample room for 150 images -- but it gets there later, and
-# its test accuracy ends higher, so the gap is narrower.
+# only.  With dropout it still learns the training set (nearly) perfectly --
+# three layers of 100 units have ample room for 150 images -- but it gets
+# there later, and its test accuracy ends higher, so the gap is narrower.
 #
 # On this small, easy data set the effect is modest, and of the order of what
 # the choice of training images changes.  ``SEED`` picks the training images,
