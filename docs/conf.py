@@ -107,6 +107,9 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     # every script is executed, not only plot_*.py; an error fails the build
     "filename_pattern": r".*",
+    # run every example at every build, also when a previous build's outputs
+    # are there (sphinx-gallery would skip an unchanged script by its MD5)
+    "run_stale_examples": True,
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
     "within_subsection_order": "FileNameSortKey",
