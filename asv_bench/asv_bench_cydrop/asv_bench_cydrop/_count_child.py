@@ -1,8 +1,8 @@
 """The child of `asv_bench_cydrop.callgrind.count_jobs`, run under valgrind:
 ``python _count_child.py SPEC.json``.
 
-For each job: its setup, its callable, ``warmup`` untimed calls, then one
-call through the marker (the only events callgrind collects), its teardown.
+For each job: its setup, its callable, the caches flushed (4 MiB copied),
+``warmup`` untimed calls, then one call through the marker (the only events callgrind collects), its teardown.
 Region 0 is an empty call through the marker (its own cost).  Writes
 ``{"regions": [...], "jobs": [...]}`` to the spec's result file: each job's
 status and the number of its region (= its callgrind dump, counted from 0).
@@ -13,6 +13,9 @@ import itertools
 import json
 import sys
 import traceback
+
+#: bytes copied before each measurement (4x the simulated last level)
+FLUSH_BYTES = 4 << 20
 
 
 def main(spec_file):
@@ -26,6 +29,11 @@ def main(spec_file):
     callback_type = ctypes.CFUNCTYPE(None)
     warmup = int(spec["warmup"])
     regions = []
+    # written over before each measured call's warmup: every simulated cache
+    # level (1 MiB last level) then holds only this, whatever the jobs before
+    # left there, so one job's count does not depend on the others
+    flush_src = bytearray(b"\x01") * FLUSH_BYTES
+    flush_dst = bytearray(FLUSH_BYTES)
 
     def measure(fn, label):
         """``fn`` called ``warmup`` times, then once inside the marker."""
@@ -42,6 +50,7 @@ def main(spec_file):
         enabled = gc.isenabled()
         gc.disable()        # a collection would land in whichever call crossed its threshold
         try:
+            flush_dst[:] = flush_src
             for _ in range(warmup):
                 fn()
             region(ctypes.cast(cb, ctypes.c_void_p))
