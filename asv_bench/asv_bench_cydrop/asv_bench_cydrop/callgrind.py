@@ -27,6 +27,11 @@ only.  What makes the counts repeat exactly (docs/design.md, "Counting
 benchmarks"): ``PYTHONHASHSEED=0``, a fixed, minimal environment for the
 child, no garbage collection during a measured call, one thread.
 
+Environment: ``ASV_VALGRIND`` names the valgrind to run (default: the one
+on ``PATH``), ``CC`` the compiler of the marker (default ``cc``);
+``ASV_COUNT_KEEP=1`` keeps each run's directory (the spec, the callgrind
+dumps: ``callgrind_annotate`` reads them) instead of removing it.
+
 valgrind translates the machine code it runs and has no AVX-512: a process
 that takes an AVX-512 path dies of SIGILL under it.  Jobs run on the paths
 valgrind can run (cydrop: ``CYDROP_SIMD=avx2`` or ``scalar``).
@@ -231,14 +236,14 @@ def count_jobs(jobs, env=None, warmup=2, timeout=900, python=None):
         base = os.path.basename(out_base)
         dumps = sorted((n for n in (_dump_number(x, base) for x in os.listdir(work))
                         if n is not None))
-        regions = [r for r in records["regions"]]
+        regions = records["regions"]
         if dumps != list(range(1, len(regions) + 1)):
             raise CountError(f"{len(regions)} measured calls but callgrind dumps {dumps}")
         final = parse_dump(out_base)
         if any(final.values()):
             raise CountError(f"events collected outside the measured calls: {final}")
-        counted = [figures(parse_dump(f"{out_base}.{n}")) for n in dumps]
         raw = [parse_dump(f"{out_base}.{n}") for n in dumps]
+        counted = [figures(events) for events in raw]
         empty = counted[0]          # region 0: the empty call (the marker's own cost)
         out = []
         for rec in records["jobs"]:
