@@ -1,1 +1,1 @@
-"""Benchmark types exported to asv_runner (see `ratio`)."""
+"""Benchmark types exported to asv_runner (see `ratio` and `count`)."""

@@ -18,6 +18,11 @@ zero-argument callables ``(function, reference)``::
             return (lambda: cydrop.dropout(x, 0.5, out=out),
                     lambda: np.copyto(out, x))
 
+A method may also return ``(function, reference, reference2, ...)``: every
+reference is timed in every pair, and the pair's ratio is to the slowest of
+them in that pair -- ``time / max(references)``, a limit that is the
+slower of two things, without choosing one of them once per process.
+
 The type then
 
 1. calls each callable once (lazy allocations, caches), then alternates the
@@ -82,39 +87,49 @@ def interleaved_ratios(function, reference, *, min_repeat, max_repeat, max_time,
                        timer=wall_timer):
     """The measurement of the ratio type, usable on its own: returns
     ``(ratios, number_function, number_reference)``.  Each half of a pair is
-    the minimum of ``min_of`` timings, the two callables alternating
-    (f r r f f r ...)."""
+    the minimum of ``min_of`` timings, the callables alternating
+    (f r r f f r ...).  ``reference`` may be a tuple or list of callables:
+    each is timed in every pair like the one reference (f r1 r2 r2 r1 f
+    ...), and the pair's ratio is to the slowest of them in that pair
+    (``number_reference`` is then a list)."""
+    refs = list(reference) if isinstance(reference, (tuple, list)) else [reference]
     tf = timeit.Timer(function, timer=timer)
-    tr = timeit.Timer(reference, timer=timer)
+    trs = [timeit.Timer(r, timer=timer) for r in refs]
     start = wall_timer()
     function()
-    reference()
+    for r in refs:
+        r()
     while wall_timer() < start + warmup_time:
         function()
-        reference()
+        for r in refs:
+            r()
     if number and number > 0:
-        nf = nr = int(number)
+        nf = int(number)
+        nrs = [int(number)] * len(refs)
     else:
         nf = calibrate(tf, sample_time)
-        nr = calibrate(tr, sample_time)
+        nrs = [calibrate(tr, sample_time) for tr in trs]
     ratios = []
     begin = wall_timer()
     min_of = max(1, int(min_of))
     flip = False
     while len(ratios) < max_repeat:
-        fs, rs = [], []
+        fs, rs = [], [[] for _ in refs]
         for _ in range(min_of):
             if flip:
-                rs.append(tr.timeit(nr))
+                for k in reversed(range(len(refs))):
+                    rs[k].append(trs[k].timeit(nrs[k]))
                 fs.append(tf.timeit(nf))
             else:
                 fs.append(tf.timeit(nf))
-                rs.append(tr.timeit(nr))
+                for k in range(len(refs)):
+                    rs[k].append(trs[k].timeit(nrs[k]))
             flip = not flip
-        ratios.append((min(fs) / nf) / max(min(rs) / nr, 1e-12))
+        slowest = max(min(rs[k]) / nrs[k] for k in range(len(refs)))
+        ratios.append((min(fs) / nf) / max(slowest, 1e-12))
         if len(ratios) >= min_repeat and wall_timer() > begin + max_time:
             break
-    return ratios, nf, nr
+    return ratios, nf, (nrs if isinstance(reference, (tuple, list)) else nrs[0])
 
 
 class RatioBenchmark(Benchmark):
@@ -166,12 +181,15 @@ class RatioBenchmark(Benchmark):
     def run(self, *param):
         pair = self.func(*param)
         try:
-            function, reference = pair
+            function, *references = pair
         except (TypeError, ValueError):
+            references = ()
+        if not references:
             raise TypeError(f"{self.name}: a ratio_ benchmark returns a pair of "
-                            f"callables (function, reference), not {pair!r}") from None
-        if not (callable(function) and callable(reference)):
+                            f"callables (function, reference), not {pair!r}")
+        if not all(callable(c) for c in (function, *references)):
             raise TypeError(f"{self.name}: (function, reference) must be callables")
+        reference = references[0] if len(references) == 1 else tuple(references)
         min_repeat, max_repeat, max_time = self._repeat_limits()
         warmup_time = 0.1 if self.warmup_time < 0 else self.warmup_time
         ratios, _, _ = interleaved_ratios(
