@@ -37,8 +37,9 @@ default CPU generator (or ``generator=``) as
 and uses stream position 0, so ``torch.manual_seed(s)`` makes a run
 reproducible.  The mask is then a function of the key and each element's
 C-order position only: the same on every thread count
-(``torch.set_num_threads``), memory layout and machine, which torch's own
-CPU masks are not.
+(``torch.set_num_threads``), memory layout and machine; torch's own CPU
+masks follow the tensor's memory layout (a column-major copy of the same
+values gets another mask; ``examples/plot_torch_threads.py`` shows both).
 
 Fallback: tensors that are not on the CPU, or of a dtype the kernels lack
 (bfloat16, ...; the kernels take float16, float32 and float64), go

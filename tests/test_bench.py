@@ -420,7 +420,7 @@ def test_family_runs(capsys):
     assert cli.main(["family", "--rounds", "1"]) == 0
     text = capsys.readouterr().out
     assert "| 1 paired rounds" in text
-    # the ratios the README's family table quotes, each once
+    # the ratios the family table of docs/guide/performance.md quotes, each once
     labels = ["dropout2d (64,256,32,32) / copy", "dropout2d (4,256,32,32) / copy",
               "float16 / float32 forward, 2**24", "float16 / float32 forward, 2**20",
               "alpha_dropout / forward, 2**24", "alpha_dropout / forward, 2**20",

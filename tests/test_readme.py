@@ -1,4 +1,7 @@
-"""The README's tour runs as written (its Python block, top to bottom)."""
+"""The README's tour runs as written (its Python block, top to bottom).
+
+The other examples live in the site's pages (docs/guide/*.md), where
+pytest runs them as doctests."""
 import pathlib
 import re
 
@@ -32,12 +35,3 @@ def test_tour_runs():
         cydrop.dropout(imgs, 0.2, seed=7, noise_shape=(None, None, 1, 1)))
     assert namespace["y"].dtype == np.float16
 
-
-def test_checkpoint_example_runs():
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Processes, workers and checkpoints\n", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    namespace = {"np": np, "cydrop": cydrop}
-    exec(compile(block, str(README) + ":checkpoints", "exec"), namespace)
-    a, b = namespace["a"], namespace["b"]
-    assert a.get_state() != b.get_state() != namespace["layer"].get_state()

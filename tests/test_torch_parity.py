@@ -116,7 +116,7 @@ def _ulp_distance(a, b):
 
 
 def test_scale_figures_in_the_readme():
-    # The README's "Differences from torch" figures, measured here: over 99
+    # The torch page's figures (docs/guide/torch.md), measured here: over 99
     # values of p in [0.01, 0.99], F.dropout's float32 scale is at most 1 ulp
     # from the correctly rounded 1 / (1 - p) (1 ulp below at p = 0.45), its
     # float64 scale and native_dropout's scales equal it, and kept float32

@@ -1,5 +1,5 @@
 """``cydrop.dask`` against ``cydrop.dropout`` in memory, as ``ratio``
-benchmarks: the figures of the README's "Dask" table.  2**26 float32
+benchmarks: the figures of the Dask table of docs/guide/performance.md.  2**26 float32
 elements (8192 x 8192), p = 0.5, Dask's threaded scheduler with 2 workers and
 cydrop's kernels on 2 threads, in memory and in the blocks alike.  Skipped
 where Dask is not importable (the environments asv builds per commit do not

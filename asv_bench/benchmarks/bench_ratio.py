@@ -4,7 +4,7 @@
 per pair, and hands asv the ratios as samples; asv pools the samples of all
 ``rounds`` (processes) and applies its significance test before
 ``--factor``.  A ratio cancels most of a noisy machine's drift; a time does
-not.  This is the module the regression gate runs (README, "Benchmarks").
+not.  This is the module the regression gate runs (docs/guide/gate.md).
 
 Each ``ratio_*`` method returns ``(function, reference)``.  Kernels and peers
 run on one thread (the peers use one; a team of threads on a busy machine

@@ -5,7 +5,7 @@ that requires grad (its ``.grad`` reset before each call), cydrop.torch's
 ``dropout`` as the function and ``torch.nn.functional.dropout`` as the
 reference, both on ``threads`` threads (cydrop.torch follows
 ``torch.set_num_threads``).  A ratio below 1 means cydrop.torch is faster;
-1 / ratio is the README's "x faster".  Skipped where torch is not importable
+1 / ratio is the "x faster" of docs/guide/performance.md.  Skipped where torch is not importable
 (the environments asv builds per commit do not install it: these run under
 ``--python=same``)."""
 import importlib

@@ -11,7 +11,7 @@ deviation, paired t statistic), and the median step time of each with their
 ratio.  Only the dropout layers differ, so the step-time difference is
 dropout's cost inside a real step (matmuls, optimizer and all).
 
-    python -m cydrop bench training --seeds 10      # the README's figures
+    python -m cydrop bench training --seeds 10      # docs/guide/performance.md's figures
     python -m cydrop bench training --steps 50 --seeds 2   # a quick look
 
 Needs torch (``pip install "cydrop[torch]"``), imported when the run starts;
