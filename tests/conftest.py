@@ -1,5 +1,6 @@
 import gc
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -37,3 +38,18 @@ def pytest_report_header(config):
 @pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
 def dtype(request):
     return request.param
+
+
+# the asv plugin's sources (tests/test_asv_plugin.py, tests/test_count_plugin.py)
+PLUGIN_SRC = pathlib.Path(__file__).resolve().parent.parent / "asv_bench" / "asv_bench_cydrop"
+
+
+@pytest.fixture(scope="module")
+def plugin_path(tmp_path_factory):
+    """A PYTHONPATH under which asv_runner finds the plugin's distribution."""
+    site = tmp_path_factory.mktemp("site")
+    info = site / "asv_bench_cydrop-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: asv_bench_cydrop\nVersion: 0.1.0\n")
+    return os.pathsep.join([str(PLUGIN_SRC), str(site)])

@@ -122,17 +122,6 @@ class Clocked:
 
 
 @pytest.fixture(scope="module")
-def plugin_path(tmp_path_factory):
-    """A PYTHONPATH under which asv_runner finds the plugin's distribution."""
-    site = tmp_path_factory.mktemp("site")
-    info = site / "asv_bench_cydrop-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: asv_bench_cydrop\nVersion: 0.1.0\n")
-    return os.pathsep.join([str(PLUGIN_SRC), str(site)])
-
-
-@pytest.fixture(scope="module")
 def toy_suite(tmp_path_factory):
     root = tmp_path_factory.mktemp("suite")
     bench = root / "benchmarks"

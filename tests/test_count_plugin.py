@@ -111,17 +111,6 @@ def count_module_level():
 
 
 @pytest.fixture(scope="module")
-def plugin_path(tmp_path_factory):
-    """A PYTHONPATH under which asv_runner finds the plugin's distribution."""
-    site = tmp_path_factory.mktemp("site")
-    info = site / "asv_bench_cydrop-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: asv_bench_cydrop\nVersion: 0.1.0\n")
-    return os.pathsep.join([str(PLUGIN_SRC), str(site)])
-
-
-@pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """The toy library, its module of callables and an asv suite around it."""
     if shutil.which("cc") is None:
