@@ -546,6 +546,10 @@ def test_keyboard_interrupt_during_calls_leaves_whole_results(tmp_path):
     lines = run_script(tmp_path, """
         import os, signal, threading, time
         import numpy as np, cydrop
+        # Python installs its SIGINT handler only if SIGINT was not ignored at
+        # startup (a child of a background job of a non-interactive shell
+        # inherits SIG_IGN): install it, so that the signal raises here
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         n = 1 << 22
         base = np.random.default_rng(0).standard_normal(n).astype(np.float32)
         arrays = [base.copy() for _ in range(40)]
