@@ -25,17 +25,10 @@ import numpy as np
 
 import cydrop
 
-from .common import STREAM_SEED, SkipNotImplemented, data, import_torch, keep_mask, packed_mask
+from .common import (STREAM_SEED, SkipNotImplemented, data, import_torch, keep_mask, packed_mask,
+                     require_benchmark_type)
 
-try:  # fail loudly rather than let every count_ benchmark vanish unnoticed
-    from asv_runner.benchmarks import benchmark_types as _types
-except ImportError:  # not under asv (e.g. imported by a test): nothing to check
-    _types = None
-if _types is not None and not any(t.__name__ == "CountBenchmark" for t in _types):
-    raise ImportError(
-        "the asv benchmark type 'count' is not installed in this environment: "
-        "pip install ./asv_bench/asv_bench_cydrop (asv.conf.json installs it "
-        "in the environments asv builds)")
+require_benchmark_type("CountBenchmark", "count")
 
 P = 0.5
 PATHS = {"avx2": {"CYDROP_SIMD": "avx2"}, "scalar": {"CYDROP_SIMD": "scalar"}}

@@ -35,17 +35,10 @@ import numpy as np
 
 import cydrop
 
-from .common import DTYPES, STREAM_SEED, buffer, data, fresh_copy, import_torch, keep_mask
+from .common import (DTYPES, STREAM_SEED, buffer, data, fresh_copy, import_torch, keep_mask,
+                     require_benchmark_type)
 
-try:  # fail loudly rather than let every ratio_ benchmark vanish unnoticed
-    from asv_runner.benchmarks import benchmark_types as _types
-except ImportError:  # not under asv (e.g. imported by a test): nothing to check
-    _types = None
-if _types is not None and not any(t.__name__ == "RatioBenchmark" for t in _types):
-    raise ImportError(
-        "the asv benchmark type 'ratio' is not installed in this environment: "
-        "pip install ./asv_bench/asv_bench_cydrop (asv.conf.json installs it "
-        "in the environments asv builds)")
+require_benchmark_type("RatioBenchmark", "ratio")
 
 SIZES = [2**16, 2**20]
 LIMIT_SIZES = [2**20, 2**24]

@@ -22,6 +22,22 @@ try:  # asv >= 0.6
 except ImportError:  # pragma: no cover - older asv: plain NotImplementedError skips too
     SkipNotImplemented = NotImplementedError
 
+def require_benchmark_type(class_name, type_name):
+    """Fail loudly rather than let every ``<type_name>_`` benchmark of the
+    importing module vanish unnoticed: under asv, the plugin's benchmark
+    type ``class_name`` must be installed (outside asv, e.g. imported by a
+    test, there is nothing to check)."""
+    try:
+        from asv_runner.benchmarks import benchmark_types
+    except ImportError:
+        return
+    if not any(t.__name__ == class_name for t in benchmark_types):
+        raise ImportError(
+            f"the asv benchmark type {type_name!r} is not installed in this environment: "
+            "pip install ./asv_bench/asv_bench_cydrop (asv.conf.json installs it "
+            "in the environments asv builds)")
+
+
 DTYPES = ["float32", "float64"]
 SIZES = [2**10, 2**16, 2**20, 2**24]
 PS = [0.1, 0.5]
